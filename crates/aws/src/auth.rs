@@ -1,0 +1,1 @@
+//! SigV4 verification as an axum middleware for the control endpoint.

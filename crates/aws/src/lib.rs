@@ -1,0 +1,23 @@
+//! AWS wire basics shared by every AWS-compatible service in Gust.
+//!
+//! - [`sigv4`]: Signature Version 4 signing (for the CLI and tests) and verification (for the
+//!   control endpoint), header and presigned-query forms, with the 15-minute clock-skew rule.
+//! - [`error`]: [`AwsError`], one error value carrying AWS's error code, HTTP status and
+//!   message, rendered in the shape of the protocol of the service that raised it.
+//! - [`auth`]: an axum middleware that verifies every request against a credential lookup.
+//!
+//! This crate knows no service's operations; services build on it.
+
+pub mod auth;
+pub mod error;
+pub mod sigv4;
+
+// pub use error::{AwsError, Protocol}; (restored by the implementation)
+
+/// Lambda's request-id header.
+pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// A fresh request id.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

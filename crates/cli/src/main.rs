@@ -1,0 +1,2 @@
+//! The `gust` command.
+fn main() {}

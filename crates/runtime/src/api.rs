@@ -1,0 +1,95 @@
+//! The interface between the Lambda API (and later triggers) and the runtime.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use gust_model::FunctionRecord;
+
+/// One invocation to run.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    pub function: Arc<FunctionRecord>,
+    pub payload: Bytes,
+    /// The id the caller sees (`x-amzn-RequestId`), also the Runtime API's
+    /// `Lambda-Runtime-Aws-Request-Id`.
+    pub request_id: String,
+    /// Base64 `X-Amz-Client-Context`, passed through to the runtime.
+    pub client_context: Option<String>,
+    /// Collect this invocation's log lines for `LogType=Tail`.
+    pub tail_log: bool,
+}
+
+/// How the invocation ended, as far as the caller of `Invoke` can tell.
+#[derive(Debug, Clone)]
+pub struct InvokeResponse {
+    /// The function's result, or Lambda's error document when `function_error` is set.
+    pub payload: Bytes,
+    /// `X-Amz-Function-Error`: `Some("Unhandled")` for handler exceptions, timeouts, crashes,
+    /// init failures and out-of-memory kills.
+    pub function_error: Option<String>,
+    /// The last 4 KB of this invocation's log (START..REPORT), not yet base64-encoded; set when
+    /// `tail_log` was requested.
+    pub log_tail: Option<String>,
+    /// Whether a new environment was started for this invocation.
+    pub cold_start: bool,
+    /// Time spent in the handler (from delivery on `next` to `response`/`error`).
+    pub duration: Duration,
+}
+
+/// Why an invocation could not be run at all (no function error: the function never ran).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvokeError {
+    /// Lambda's 429 `TooManyRequestsException`; `reason` is Lambda's `Reason` field
+    /// (`ReservedFunctionConcurrentInvocationLimitExceeded` or `ConcurrentInvocationLimitExceeded`).
+    #[error("Rate Exceeded.")]
+    Throttled { reason: &'static str },
+    /// The runtime for this function's `Runtime` is not installed on this machine
+    /// (Lambda has no equivalent; surfaced as 502 `ServiceException` / `InvalidRuntimeException`).
+    #[error("{0}")]
+    RuntimeUnavailable(String),
+    /// Shutting down: no new invocations are accepted.
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+    /// Anything else that is the platform's fault (spawn failed, I/O error).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Runs invocations. The server creates one; the Lambda API, the async-event worker and
+/// later triggers share it.
+#[async_trait]
+pub trait Invoker: Send + Sync {
+    /// Runs one invocation to completion, honouring the function's timeout and limits.
+    async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse, InvokeError>;
+    /// The function's code or configuration changed (or it was deleted): idle environments are
+    /// stopped now; busy ones are stopped when their invocation ends. Provisioned environments
+    /// are started again from the new record when `record` is `Some`.
+    async fn function_changed(&self, name: &str, record: Option<Arc<FunctionRecord>>);
+    /// Stops accepting invocations, lets running ones finish (or hit their deadline), and
+    /// stops every environment.
+    async fn shutdown(&self);
+}
+
+/// Settings of the process runtime, chosen by the server.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Root for per-environment `/tmp` directories and cgroups bookkeeping.
+    pub work_dir: PathBuf,
+    /// Python interpreter for `python3.x` runtimes (resolved to a real binary, not a shim).
+    pub python: Option<PathBuf>,
+    /// Node interpreter for `nodejs*` runtimes.
+    pub node: Option<PathBuf>,
+    /// Most environments busy at once, across all functions.
+    pub max_concurrency: u32,
+    /// An idle environment is stopped after this long (scale to zero).
+    pub idle_timeout: Duration,
+    /// Variables every environment gets on top of Lambda's own (`AWS_ENDPOINT_URL`,
+    /// credentials, region), so the AWS SDKs inside functions reach Gust.
+    pub platform_env: BTreeMap<String, String>,
+    /// Region reported in ARNs and `AWS_REGION`.
+    pub region: String,
+}

@@ -1,0 +1,113 @@
+//! Gust's durable state, behind traits so a cluster can later keep it in a distributed engine.
+//!
+//! The traits here are the only way other crates reach stored state. [`SqliteStore`] is the
+//! embedded implementation: one SQLite database (WAL, `synchronous=FULL`) in the data
+//! directory, written by one writer thread that groups concurrent writes into one transaction
+//! and one fsync (group commit), and read through a small pool of read connections.
+//! Function code lives beside it as files (`code/<hex sha256>.zip` and the unpacked
+//! `code/<hex sha256>/` directory), fsynced before the write that references them.
+//!
+//! Every method that returns `Ok` after a write has made that write durable.
+//! This crate knows nothing of AWS wire formats or HTTP.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use gust_model::{FunctionRecord, LogEntry, QueuedEvent, StoredLogEntry};
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("invalid code package: {0}")]
+    InvalidPackage(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Function records (configuration + code identity), keyed by function name.
+#[async_trait]
+pub trait FunctionStore: Send + Sync {
+    /// Inserts or replaces the record named `record.config.name`.
+    async fn put_function(&self, record: &FunctionRecord) -> Result<()>;
+    /// Inserts only if no function of that name exists; returns `false` if one does.
+    async fn create_function(&self, record: &FunctionRecord) -> Result<bool>;
+    async fn get_function(&self, name: &str) -> Result<Option<FunctionRecord>>;
+    /// Functions ordered by name, starting strictly after `after`, at most `limit`.
+    async fn list_functions(&self, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>>;
+    /// Returns whether a function was deleted.
+    async fn delete_function(&self, name: &str) -> Result<bool>;
+}
+
+/// Deployment packages. A package is stored once per content hash.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores a zip, unpacks it (rejecting path traversal, symlinks out of the tree and more
+    /// than `max_unzipped` bytes), fsyncs both, and returns the hex SHA-256 that names it.
+    /// A malformed zip is `StoreError::InvalidPackage`.
+    async fn put_code(&self, zip: &[u8], max_unzipped: u64) -> Result<String>;
+    /// The unpacked directory for a code id (read-only for functions).
+    fn code_dir(&self, code_id: &str) -> PathBuf;
+    /// The stored zip for a code id (served by `GetFunction`'s `Code.Location`).
+    fn code_zip(&self, code_id: &str) -> PathBuf;
+}
+
+/// The durable queue of asynchronous (`Event`) invocations.
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Durably enqueues; returns only after fsync.
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<()>;
+    /// Up to `limit` events with `not_before_ms <= now_ms`, oldest first, which are then leased
+    /// (not returned again by `due` for `lease_ms`, unless completed or retried). A lease that
+    /// expires (e.g. the process died) makes the event due again.
+    async fn due(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>>;
+    /// Removes a finished (or finally failed) event.
+    async fn complete(&self, id: &str) -> Result<()>;
+    /// Records a failed attempt: sets `attempts` and `not_before_ms` and releases the lease.
+    async fn retry(&self, id: &str, attempts: u32, not_before_ms: i64) -> Result<()>;
+    /// Events of one function still queued (for `DeleteFunction` and tests).
+    async fn pending(&self, function: &str) -> Result<usize>;
+}
+
+/// Per-invocation function logs, with a retention limit.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Appends lines. Logs are grouped with other writes but need not each be fsynced alone.
+    async fn append_logs(&self, entries: Vec<LogEntry>) -> Result<()>;
+    /// Lines of `function` with `seq > after_seq`, oldest first, at most `limit`.
+    async fn read_logs(&self, function: &str, after_seq: i64, limit: usize) -> Result<Vec<StoredLogEntry>>;
+    /// The last `limit` lines of `function`, oldest first.
+    async fn tail_logs(&self, function: &str, limit: usize) -> Result<Vec<StoredLogEntry>>;
+    /// Drops a deleted function's lines.
+    async fn delete_logs(&self, function: &str) -> Result<()>;
+}
+
+/// Everything the server needs from a store, as one object.
+pub trait Store: FunctionStore + CodeStore + EventQueue + LogStore {}
+impl<T: FunctionStore + CodeStore + EventQueue + LogStore> Store for T {}
+
+/// Options of the embedded store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Log lines kept per function; older ones are deleted in the background.
+    pub log_retention_lines: usize,
+    /// Log lines older than this are deleted, in milliseconds.
+    pub log_retention_ms: i64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { log_retention_lines: 100_000, log_retention_ms: 7 * 24 * 3600 * 1000 }
+    }
+}

@@ -1,0 +1,4 @@
+//! The embedded SQLite implementation of the storage traits, with group commit.
+
+/// Placeholder until the implementation lands.
+pub struct SqliteStore;
