@@ -1,0 +1,1 @@
+// Gust Node bootstrap (being written)

@@ -1,0 +1,1 @@
+# Gust Python bootstrap (being written)
