@@ -1,1 +1,210 @@
-//! The composition root: opens the store, builds the runtime and services, serves listeners.
+//! The composition root of `gust up`: opens the embedded store, creates or loads the root
+//! credentials, builds the process runtime and the AWS-compatible services, and serves the
+//! control endpoint until asked to stop.
+//!
+//! This is the only crate that picks concrete backends (SQLite store, process invoker); every
+//! service crate below it takes traits. It owns start-up order and shutdown order:
+//! listeners stop accepting, in-flight requests (and so invocations) finish or hit their
+//! deadline, the event worker stops, environments are stopped, then the store is closed.
+
+mod credentials;
+mod interpreters;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use gust_aws::sigv4::CredentialLookup;
+use gust_store::{FunctionStore, SqliteStore, Store, StoreOptions};
+use tokio::net::TcpListener;
+
+pub use credentials::{load_credentials, load_or_create_credentials, RootCredentials};
+pub use interpreters::{resolve_node, resolve_python};
+
+/// Everything `gust up` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Written (atomically) with `{"endpoint":..,"pid":..}` once the endpoint accepts requests.
+    pub ready_file: Option<PathBuf>,
+    pub max_concurrency: u32,
+    pub idle_timeout: Duration,
+    pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
+    pub region: String,
+    /// Delays before each retry of a failed asynchronous invocation (Lambda: ~1 and ~2 minutes).
+    pub event_retry_delays: Vec<Duration>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        ServerConfig {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            ready_file: None,
+            max_concurrency: gust_model::limits::DEFAULT_GLOBAL_CONCURRENCY,
+            idle_timeout: Duration::from_secs(300),
+            python: None,
+            node: None,
+            region: gust_model::DEFAULT_REGION.to_string(),
+            event_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+        }
+    }
+}
+
+/// Errors that stop `gust up` from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the store in {dir}: {source}")]
+    Store { dir: PathBuf, source: gust_store::StoreError },
+    #[error("cannot listen on {addr}: {source} (is another `gust up` running? pick another address with --listen)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("runtime: {0}")]
+    Runtime(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a started server tells its caller (the CLI prints it).
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub endpoint: String,
+    pub credentials: RootCredentials,
+    pub credentials_created: bool,
+    pub ready_in: Duration,
+    pub python: Option<PathBuf>,
+    pub node: Option<PathBuf>,
+    pub functions: usize,
+}
+
+struct Lookup(RootCredentials);
+
+impl CredentialLookup for Lookup {
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        (access_key_id == self.0.access_key_id).then(|| self.0.secret_access_key.clone())
+    }
+}
+
+/// Builds the control endpoint's app: unauthenticated health check, then every AWS API behind
+/// SigV4 verification.
+pub fn control_app(lambda: Arc<gust_lambda::LambdaState>, lookup: Arc<dyn CredentialLookup>) -> Router {
+    let signed = gust_lambda::router(lambda)
+        .layer(axum::middleware::from_fn_with_state(lookup, gust_aws::auth::sigv4_middleware));
+    Router::new().route("/_gust/health", axum::routing::get(|| async { "ok" })).merge(signed)
+}
+
+/// Runs `gust up` until `shutdown` resolves, calling `on_started` once the endpoint is ready.
+pub async fn run(
+    config: ServerConfig,
+    on_started: impl FnOnce(&Started),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Arc::new(
+        SqliteStore::open(&config.data_dir, StoreOptions::default())
+            .map_err(|source| ServerError::Store { dir: config.data_dir.clone(), source })?,
+    );
+    let (credentials, credentials_created) =
+        load_or_create_credentials(&config.data_dir).map_err(|e| ServerError::Credentials(e.to_string()))?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+    let local = listener.local_addr()?;
+    let endpoint = format!("http://{local}");
+
+    let python = config.python.clone().or_else(resolve_python);
+    let node = config.node.clone().or_else(resolve_node);
+    let mut platform_env = std::collections::BTreeMap::new();
+    platform_env.insert("AWS_ENDPOINT_URL".to_string(), endpoint.clone());
+    platform_env.insert("AWS_ACCESS_KEY_ID".to_string(), credentials.access_key_id.clone());
+    platform_env.insert("AWS_SECRET_ACCESS_KEY".to_string(), credentials.secret_access_key.clone());
+    let runtime_config = gust_runtime::RuntimeConfig {
+        work_dir: config.data_dir.join("run"),
+        python: python.clone(),
+        node: node.clone(),
+        max_concurrency: config.max_concurrency,
+        idle_timeout: config.idle_timeout,
+        platform_env,
+        region: config.region.clone(),
+    };
+    let invoker = gust_runtime::ProcessInvoker::new(runtime_config, store.clone(), store.clone())
+        .map_err(|e| ServerError::Runtime(e.to_string()))?;
+
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let lambda = Arc::new(gust_lambda::LambdaState {
+        store: dyn_store,
+        invoker: invoker.clone(),
+        region: config.region.clone(),
+        endpoint_url: endpoint.clone(),
+        event_retry_delays: config.event_retry_delays.clone(),
+    });
+
+    // Provisioned environments come back after a restart.
+    let mut functions = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_functions(after.as_deref(), 500)
+            .await
+            .map_err(|source| ServerError::Store { dir: config.data_dir.clone(), source })?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.config.name.clone());
+        functions += page.len();
+        for record in page {
+            if record.provisioned_concurrency > 0 {
+                let name = record.config.name.clone();
+                invoker.function_changed(&name, Some(Arc::new(record))).await;
+            }
+        }
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = gust_lambda::spawn_event_worker(lambda.clone(), stop_rx);
+
+    let lookup: Arc<dyn CredentialLookup> = Arc::new(Lookup(credentials.clone()));
+    let app = control_app(lambda, lookup);
+
+    write_atomic(&config.data_dir.join("endpoint"), endpoint.as_bytes())?;
+    if let Some(ready) = &config.ready_file {
+        let doc = serde_json::json!({ "endpoint": endpoint, "pid": std::process::id() });
+        write_atomic(ready, doc.to_string().as_bytes())?;
+    }
+    on_started(&Started {
+        endpoint: endpoint.clone(),
+        credentials,
+        credentials_created,
+        ready_in: t0.elapsed(),
+        python,
+        node,
+        functions,
+    });
+
+    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let result = serve.await;
+    tracing::info!("control endpoint closed; draining");
+    let _ = stop_tx.send(true);
+    if let Err(e) = worker.await {
+        tracing::warn!(error = %e, "event worker ended abnormally");
+    }
+    invoker.shutdown().await;
+    store.close();
+    if let Some(ready) = &config.ready_file {
+        let _ = std::fs::remove_file(ready);
+    }
+    tracing::info!("stopped");
+    result.map_err(ServerError::Io)
+}
+
+/// Writes a file so readers never see it half-written.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
