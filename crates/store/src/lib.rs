@@ -15,9 +15,12 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use gust_model::{FunctionRecord, LogEntry, QueuedEvent, StoredLogEntry};
 
+mod code;
+mod schema;
 mod sqlite;
+mod writer;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, StoreStats};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,11 @@ pub trait FunctionStore: Send + Sync {
     async fn create_function(&self, record: &FunctionRecord) -> Result<bool>;
     async fn get_function(&self, name: &str) -> Result<Option<FunctionRecord>>;
     /// Functions ordered by name, starting strictly after `after`, at most `limit`.
-    async fn list_functions(&self, after: Option<&str>, limit: usize) -> Result<Vec<FunctionRecord>>;
+    async fn list_functions(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionRecord>>;
     /// Returns whether a function was deleted.
     async fn delete_function(&self, name: &str) -> Result<bool>;
 }
@@ -86,7 +93,12 @@ pub trait LogStore: Send + Sync {
     /// Appends lines. Logs are grouped with other writes but need not each be fsynced alone.
     async fn append_logs(&self, entries: Vec<LogEntry>) -> Result<()>;
     /// Lines of `function` with `seq > after_seq`, oldest first, at most `limit`.
-    async fn read_logs(&self, function: &str, after_seq: i64, limit: usize) -> Result<Vec<StoredLogEntry>>;
+    async fn read_logs(
+        &self,
+        function: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredLogEntry>>;
     /// The last `limit` lines of `function`, oldest first.
     async fn tail_logs(&self, function: &str, limit: usize) -> Result<Vec<StoredLogEntry>>;
     /// Drops a deleted function's lines.
@@ -108,6 +120,9 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { log_retention_lines: 100_000, log_retention_ms: 7 * 24 * 3600 * 1000 }
+        StoreOptions {
+            log_retention_lines: 100_000,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+        }
     }
 }

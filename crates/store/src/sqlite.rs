@@ -1,4 +1,542 @@
 //! The embedded SQLite implementation of the storage traits, with group commit.
+//!
+//! [`SqliteStore`] is a cheap handle (an `Arc`) over one data directory:
+//! `gust.db` (WAL, `synchronous=FULL`), `code/` (packages, see [`crate::code`]) and
+//! `gust.lock`, an advisory lock that keeps a second process from opening the same directory.
+//! Writes go to the writer thread ([`crate::writer`]) and are acknowledged only after their
+//! group's commit; reads use a small pool of read-only connections on tokio's blocking pool,
+//! so no method blocks the async runtime.
 
-/// Placeholder until the implementation lands.
-pub struct SqliteStore;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gust_model::{FunctionRecord, LogEntry, LogStream, QueuedEvent, StoredLogEntry};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::schema::{decode_record, encode_record};
+use crate::writer::{self, Counters, Msg, WriterState};
+use crate::{
+    code, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError, StoreOptions,
+};
+
+/// Idle read connections kept open; more are opened on demand and closed after use.
+const MAX_IDLE_READERS: usize = 4;
+/// How long a connection waits on a lock held by another connection (checkpoints, a second
+/// process) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Write activity since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Transactions committed by the writer (each one fsync of the WAL).
+    pub commits: u64,
+    /// Write operations acknowledged by those commits.
+    pub ops: u64,
+}
+
+/// The embedded store. Clones share one writer thread and one reader pool; the writer stops
+/// when [`SqliteStore::close`] is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    db_path: PathBuf,
+    code_root: PathBuf,
+    opts: StoreOptions,
+    sender: RwLock<Option<Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    counters: Arc<Counters>,
+    /// Held for the life of the store; the lock is released when the file is closed.
+    _lock: File,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        // Readers first, so the writer's connection is the last one and checkpoints the WAL.
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+        let sender = match self.sender.write() {
+            Ok(mut s) => s.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        // Dropping the only sender lets the writer drain what is queued, then stop.
+        drop(sender);
+        let handle = match self.thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        if let Some(conn) = self.readers.lock().ok().and_then(|mut r| r.pop()) {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        if let Ok(mut r) = self.readers.lock() {
+            if r.len() < MAX_IDLE_READERS {
+                r.push(conn);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`: `gust.db`, `code/` and the lock.
+    /// Fails if another process has the directory open.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<SqliteStore> {
+        fs::create_dir_all(data_dir)?;
+        let code_root = data_dir.join("code");
+        fs::create_dir_all(&code_root)?;
+
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join("gust.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    format!(
+                        "data directory {} is in use by another gust process",
+                        data_dir.display()
+                    ),
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        code::clean_temporaries(&code_root);
+
+        let db_path = data_dir.join("gust.db");
+        let mut conn = Connection::open(&db_path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "cannot switch {} to WAL (got {mode})",
+                db_path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", false)?;
+        crate::schema::migrate(&mut conn)?;
+
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel();
+        let thread = {
+            let counters = counters.clone();
+            let opts = opts.clone();
+            std::thread::Builder::new()
+                .name("gust-store-writer".into())
+                .spawn(move || writer::run(conn, rx, counters, opts))?
+        };
+        tracing::debug!(data_dir = %data_dir.display(), "store opened");
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                data_dir: data_dir.to_path_buf(),
+                db_path,
+                code_root,
+                opts,
+                sender: RwLock::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+                counters,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Stops accepting writes, waits for queued ones to commit and stops the writer thread.
+    /// Later calls on any clone fail with [`StoreError::Closed`]. Idempotent. Blocks for at
+    /// most one batch; call it from a blocking context or at shutdown.
+    pub fn close(&self) {
+        self.inner.shutdown();
+    }
+
+    /// The data directory this store lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.opts
+    }
+
+    /// Commits and acknowledged write operations so far (group commit makes `commits` much
+    /// smaller than `ops` under concurrency).
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            ops: self.inner.counters.ops.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs log retention over every function now, after the writes already queued (the
+    /// writer otherwise does it every 30 s or 10,000 appended lines); returns the number of
+    /// deleted lines.
+    pub async fn prune_logs(&self) -> Result<u64> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let sender = self.inner.sender.read().map_err(|_| StoreError::Closed)?;
+            let sender = sender.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send(Msg::Prune(tx))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Sends a write to the writer thread and waits for its group's commit.
+    async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let sender = self.inner.sender.read().map_err(|_| StoreError::Closed)?;
+            let sender = sender.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send(Msg::Job(writer::job(op, tx)))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled read-only connection on the blocking pool.
+    async fn read<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.reader()?;
+            let result = op(&conn);
+            inner.return_reader(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(format!("read task failed: {e}"))))?
+    }
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl FunctionStore for SqliteStore {
+    async fn put_function(&self, record: &FunctionRecord) -> Result<()> {
+        let name = record.config.name.clone();
+        let json = encode_record(record)?;
+        self.write(move |conn, _| {
+            conn.prepare_cached("INSERT OR REPLACE INTO functions (name, record) VALUES (?1, ?2)")?
+                .execute(params![name, json])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_function(&self, record: &FunctionRecord) -> Result<bool> {
+        let name = record.config.name.clone();
+        let json = encode_record(record)?;
+        self.write(move |conn, _| {
+            let n = conn
+                .prepare_cached("INSERT OR IGNORE INTO functions (name, record) VALUES (?1, ?2)")?
+                .execute(params![name, json])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_function(&self, name: &str) -> Result<Option<FunctionRecord>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            let json: Option<String> = conn
+                .prepare_cached("SELECT record FROM functions WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))
+                .optional()?;
+            json.map(|j| decode_record(&name, &j)).transpose()
+        })
+        .await
+    }
+
+    async fn list_functions(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FunctionRecord>> {
+        // Names are never empty, so "after the empty string" is "from the start".
+        let after = after.unwrap_or("").to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, record FROM functions WHERE name > ?1 ORDER BY name LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, sql_limit(limit)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, json) = row?;
+                out.push(decode_record(&name, &json)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_function(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |conn, _| {
+            let n = conn
+                .prepare_cached("DELETE FROM functions WHERE name = ?1")?
+                .execute([&name])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn put_code(&self, zip: &[u8], max_unzipped: u64) -> Result<String> {
+        let root = self.inner.code_root.clone();
+        let zip = zip.to_vec();
+        tokio::task::spawn_blocking(move || code::put_code(&root, &zip, max_unzipped))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(format!("code task failed: {e}"))))?
+    }
+
+    fn code_dir(&self, code_id: &str) -> PathBuf {
+        self.inner.code_root.join(code_id)
+    }
+
+    fn code_zip(&self, code_id: &str) -> PathBuf {
+        self.inner.code_root.join(format!("{code_id}.zip"))
+    }
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QueuedEvent> {
+    Ok(QueuedEvent {
+        id: r.get(0)?,
+        function: r.get(1)?,
+        payload: r.get(2)?,
+        attempts: r.get(3)?,
+        not_before_ms: r.get(4)?,
+        enqueued_ms: r.get(5)?,
+    })
+}
+
+#[async_trait]
+impl EventQueue for SqliteStore {
+    async fn enqueue(&self, event: &QueuedEvent) -> Result<()> {
+        let e = event.clone();
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "INSERT INTO events (id, function, payload, attempts, not_before_ms, enqueued_ms, lease_until_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+            )?
+            .execute(params![e.id, e.function, e.payload, e.attempts, e.not_before_ms, e.enqueued_ms])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn due(&self, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<QueuedEvent>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn, _| {
+            let events: Vec<QueuedEvent> = conn
+                .prepare_cached(
+                    "SELECT id, function, payload, attempts, not_before_ms, enqueued_ms FROM events \
+                     WHERE not_before_ms <= ?1 AND lease_until_ms <= ?1 \
+                     ORDER BY enqueued_ms, rowid LIMIT ?2",
+                )?
+                .query_map(params![now_ms, sql_limit(limit)], event_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut lease = conn.prepare_cached("UPDATE events SET lease_until_ms = ?2 WHERE id = ?1")?;
+            let until = now_ms.saturating_add(lease_ms);
+            for e in &events {
+                lease.execute(params![e.id, until])?;
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn complete(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |conn, _| {
+            conn.prepare_cached("DELETE FROM events WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry(&self, id: &str, attempts: u32, not_before_ms: i64) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |conn, _| {
+            conn.prepare_cached(
+                "UPDATE events SET attempts = ?2, not_before_ms = ?3, lease_until_ms = 0 WHERE id = ?1",
+            )?
+            .execute(params![id, attempts, not_before_ms])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending(&self, function: &str) -> Result<usize> {
+        let function = function.to_string();
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM events WHERE function = ?1")?
+                .query_row([&function], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+fn stream_name(s: LogStream) -> &'static str {
+    match s {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+        LogStream::Platform => "platform",
+    }
+}
+
+fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLogEntry> {
+    let stream: String = r.get(4)?;
+    let stream = match stream.as_str() {
+        "stdout" => LogStream::Stdout,
+        "stderr" => LogStream::Stderr,
+        "platform" => LogStream::Platform,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown log stream {other:?}").into(),
+            ))
+        }
+    };
+    Ok(StoredLogEntry {
+        seq: r.get(0)?,
+        entry: LogEntry {
+            ts_ms: r.get(1)?,
+            function: r.get(2)?,
+            request_id: r.get(3)?,
+            stream,
+            message: r.get(5)?,
+        },
+    })
+}
+
+#[async_trait]
+impl LogStore for SqliteStore {
+    async fn append_logs(&self, entries: Vec<LogEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn, state| {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO logs (ts_ms, function, request_id, stream, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in &entries {
+                insert.execute(params![e.ts_ms, e.function, e.request_id, stream_name(e.stream), e.message])?;
+            }
+            state.note_logs(entries.iter().map(|e| e.function.as_str()));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read_logs(
+        &self,
+        function: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredLogEntry>> {
+        let function = function.to_string();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT seq, ts_ms, function, request_id, stream, message FROM logs \
+                     WHERE function = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )?
+                .query_map(params![function, after_seq, sql_limit(limit)], log_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn tail_logs(&self, function: &str, limit: usize) -> Result<Vec<StoredLogEntry>> {
+        let function = function.to_string();
+        self.read(move |conn| {
+            let mut rows: Vec<StoredLogEntry> = conn
+                .prepare_cached(
+                    "SELECT seq, ts_ms, function, request_id, stream, message FROM logs \
+                     WHERE function = ?1 ORDER BY seq DESC LIMIT ?2",
+                )?
+                .query_map(params![function, sql_limit(limit)], log_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.reverse();
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_logs(&self, function: &str) -> Result<()> {
+        let function = function.to_string();
+        self.write(move |conn, _| {
+            conn.prepare_cached("DELETE FROM logs WHERE function = ?1")?
+                .execute([&function])?;
+            Ok(())
+        })
+        .await
+    }
+}

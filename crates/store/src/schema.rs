@@ -1,0 +1,127 @@
+//! The database schema, its migrations, and the migration of persisted function records.
+//!
+//! The schema version is SQLite's `PRAGMA user_version`: migration `i` of [`MIGRATIONS`]
+//! takes the database from version `i` to `i + 1`, inside one transaction together with the
+//! version bump, so a crash mid-migration leaves the previous version intact. A database
+//! written by a newer build is refused rather than guessed at.
+//!
+//! Function records are stored as the JSON of [`FunctionRecord`], which carries its own
+//! `schema_version`; [`decode_record`] upgrades older layouts when they are read.
+
+use gust_model::{FunctionRecord, FUNCTION_SCHEMA_VERSION};
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// Each entry upgrades the schema by one version. Append only; never edit a shipped entry.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: functions, the event queue and logs.
+    "
+    CREATE TABLE functions (
+        name   TEXT PRIMARY KEY NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        id             TEXT PRIMARY KEY NOT NULL,
+        function       TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        attempts       INTEGER NOT NULL,
+        not_before_ms  INTEGER NOT NULL,
+        enqueued_ms    INTEGER NOT NULL,
+        lease_until_ms INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX events_due ON events (not_before_ms);
+    CREATE INDEX events_function ON events (function);
+    CREATE TABLE logs (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms      INTEGER NOT NULL,
+        function   TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        stream     TEXT NOT NULL,
+        message    TEXT NOT NULL
+    );
+    CREATE INDEX logs_function_seq ON logs (function, seq);
+    CREATE INDEX logs_ts ON logs (ts_ms);
+    ",
+];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this build supports ({SCHEMA_VERSION})"
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(from, to = from + 1, "migrated store schema");
+    }
+    Ok(())
+}
+
+/// Serializes a record for storage.
+pub(crate) fn encode_record(record: &FunctionRecord) -> Result<String> {
+    serde_json::to_string(record)
+        .map_err(|e| StoreError::Corrupt(format!("encoding function record: {e}")))
+}
+
+/// Parses a stored record, upgrading older layouts to the current one.
+pub(crate) fn decode_record(name: &str, json: &str) -> Result<FunctionRecord> {
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("function {name}: {e}")))?;
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if version > u64::from(FUNCTION_SCHEMA_VERSION) {
+        return Err(StoreError::Corrupt(format!(
+            "function {name}: record schema version {version} is newer than this build supports ({FUNCTION_SCHEMA_VERSION})"
+        )));
+    }
+    // Version 1 is the first persisted layout; upgrades of later versions go here, each
+    // rewriting `value` from version n to n + 1.
+    let mut record: FunctionRecord = serde_json::from_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("function {name}: {e}")))?;
+    record.schema_version = FUNCTION_SCHEMA_VERSION;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("first");
+        migrate(&mut conn).expect("second");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_newer_database() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("set");
+        assert!(matches!(migrate(&mut conn), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn refuses_newer_record() {
+        let json = format!(r#"{{"schema_version": {}}}"#, FUNCTION_SCHEMA_VERSION + 1);
+        assert!(matches!(
+            decode_record("f", &json),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+}
