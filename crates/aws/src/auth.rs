@@ -1,1 +1,219 @@
-//! SigV4 verification as an axum middleware for the control endpoint.
+//! SigV4 verification as an axum middleware, and the choice of error protocol for a request.
+//!
+//! [`sigv4_middleware`] sits in front of every AWS API router: it buffers the body (at most
+//! [`MAX_BODY`]), verifies the signature with [`crate::sigv4::verify`], and hands the request on
+//! with the buffered body, an [`Identity`](crate::sigv4::Identity) extension and a [`RequestId`] extension. Requests
+//! whose `x-amz-content-sha256` is `UNSIGNED-PAYLOAD` or `STREAMING-*` (S3 uploads) are not
+//! buffered: their body is not part of the signature, so it streams through untouched.
+//!
+//! Failures are rendered in the protocol the request speaks ([`protocol_of`]), so a DynamoDB
+//! client gets a Json10 error and an S3 client an XML one.
+//!
+//! This module does no authorization (who may do what); it only establishes who signed.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use crate::error::{AwsError, Protocol};
+use crate::sigv4::{self, CredentialLookup, UNSIGNED_PAYLOAD};
+
+/// The largest request body the middleware buffers (Lambda CreateFunction carries a base64 50 MB
+/// zip in JSON).
+pub const MAX_BODY: usize = 80 * 1024 * 1024;
+
+/// The id of the request being served, inserted as a request extension by
+/// [`sigv4_middleware`] (kept when an earlier layer already inserted one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The `Credential=` value of the request, from the `Authorization` header or the
+/// `X-Amz-Credential` query parameter.
+fn credential_of(parts: &http::request::Parts) -> Option<String> {
+    if let Some(authz) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let start = authz.find("Credential=")? + "Credential=".len();
+        let rest = &authz[start..];
+        let end = rest.find([',', ' ']).unwrap_or(rest.len());
+        return Some(rest[..end].to_owned());
+    }
+    let query = parts.uri.query()?;
+    query.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k == "X-Amz-Credential").then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The service named in the request's credential scope, if any.
+pub fn scope_service(parts: &http::request::Parts) -> Option<String> {
+    let cred = credential_of(parts)?;
+    let mut it = cred.rsplit('/');
+    let _terminator = it.next()?;
+    it.next().map(str::to_owned)
+}
+
+fn has_action_param(form: &[u8]) -> bool {
+    form.split(|b| *b == b'&')
+        .any(|p| p.starts_with(b"Action="))
+}
+
+fn is_form(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+fn protocol_with(parts: &http::request::Parts, form_is_query: impl FnOnce() -> bool) -> Protocol {
+    if parts.headers.contains_key("x-amz-target") {
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ct.contains("json-1.0") {
+            return Protocol::Json10;
+        }
+        if ct.contains("json-1.1") {
+            return Protocol::Json11;
+        }
+    }
+    if scope_service(parts).as_deref() == Some("s3") {
+        return Protocol::RestXml;
+    }
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| has_action_param(q.as_bytes()))
+    {
+        return Protocol::Query;
+    }
+    if is_form(parts) && form_is_query() {
+        return Protocol::Query;
+    }
+    Protocol::RestJson
+}
+
+/// The protocol to render errors in, from the request head alone: `x-amz-target` with
+/// content-type `...json-1.0` → Json10, `...json-1.1` → Json11; credential scope service `s3` →
+/// RestXml; `Action=` in the query string or a form-encoded body → Query; otherwise RestJson.
+pub fn protocol_of(parts: &http::request::Parts) -> Protocol {
+    protocol_with(parts, || true)
+}
+
+/// Like [`protocol_of`], but a form-encoded body only means Query when it has an `Action=`
+/// parameter.
+pub fn protocol_of_request(parts: &http::request::Parts, body: &[u8]) -> Protocol {
+    protocol_with(parts, || has_action_param(body))
+}
+
+/// Whether the request's body is outside its signature, so need not be buffered.
+fn unsigned_body(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-"))
+}
+
+fn too_large(protocol: Protocol) -> AwsError {
+    let code = match protocol {
+        Protocol::RestXml => "EntityTooLarge",
+        Protocol::Query => "RequestEntityTooLarge",
+        _ => "RequestEntityTooLargeException",
+    };
+    AwsError::new(
+        413,
+        code,
+        format!("Request must be smaller than {MAX_BODY} bytes"),
+    )
+    .with_protocol(protocol)
+}
+
+/// axum middleware (use with axum::middleware::from_fn_with_state): buffers the body (up to
+/// MAX_BODY, else 413 in the request's protocol), verifies, inserts `Identity` (and
+/// [`RequestId`]) as request extensions, and passes the request on with the buffered body.
+/// Errors are rendered in the protocol of the request (see [`protocol_of`]).
+pub async fn sigv4_middleware(
+    State(lookup): State<Arc<dyn CredentialLookup>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let request_id = match parts.extensions.get::<RequestId>() {
+        Some(id) => id.clone(),
+        None => {
+            let id = RequestId(crate::request_id());
+            parts.extensions.insert(id.clone());
+            id
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+
+    let (body, identity) = if unsigned_body(&parts) {
+        match sigv4::verify(&parts, &[], now, lookup.as_ref()) {
+            Ok(identity) => (body, identity),
+            Err(e) => return reject(e, &request_id),
+        }
+    } else {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return reject(too_large(protocol_of(&parts)), &request_id);
+        }
+        let bytes = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return reject(too_large(protocol_of(&parts)), &request_id);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "reading request body failed");
+                let err =
+                    AwsError::new(400, "IncompleteBody", "The request body could not be read.")
+                        .with_protocol(protocol_of(&parts));
+                return reject(err, &request_id);
+            }
+        };
+        match sigv4::verify(&parts, &bytes, now, lookup.as_ref()) {
+            Ok(identity) => (Body::from(bytes), identity),
+            Err(mut e) => {
+                e.protocol = protocol_of_request(&parts, &bytes);
+                return reject(e, &request_id);
+            }
+        }
+    };
+    tracing::trace!(
+        access_key_id = %identity.access_key_id,
+        service = %identity.service,
+        request_id = %request_id.0,
+        "sigv4 verified"
+    );
+    parts.extensions.insert(identity);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+fn reject(e: AwsError, request_id: &RequestId) -> Response {
+    tracing::debug!(code = %e.code, message = %e.message, request_id = %request_id.0, "sigv4 rejected request");
+    e.with_request_id(request_id.0.clone()).into_response()
+}

@@ -12,7 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod sigv4;
 
-// pub use error::{AwsError, Protocol}; (restored by the implementation)
+pub use error::{AwsError, Protocol};
 
 /// Lambda's request-id header.
 pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
