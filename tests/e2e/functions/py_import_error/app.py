@@ -1,0 +1,5 @@
+import gust_e2e_module_that_does_not_exist  # noqa: F401
+
+
+def handler(event, context):
+    return {"unreachable": True}

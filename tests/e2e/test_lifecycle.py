@@ -1,0 +1,119 @@
+"""`gust up` start-up, restart and graceful shutdown."""
+
+import json
+import signal
+import stat
+import threading
+
+from conftest import create_function, invoke, stop_and_check, unique, wait_for, zip_function
+
+
+def test_ready_time_on_empty_data_dir(gust_factory, tmp_path):
+    server = gust_factory(data_dir=tmp_path / "fresh")
+    print(f"gust up ready in {server.ready_seconds * 1000:.1f} ms on an empty data dir")
+    assert server.ready_seconds < 1.0
+
+
+def test_first_start_writes_credentials_and_endpoint(gust_factory, tmp_path):
+    server = gust_factory(data_dir=tmp_path / "fresh")
+    creds_file = server.data_dir / "credentials.json"
+    mode = stat.S_IMODE(creds_file.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+    creds = json.loads(creds_file.read_text())
+    assert creds["access_key_id"] and creds["secret_access_key"]
+    assert (server.data_dir / "endpoint").read_text().strip().rstrip("/") == server.endpoint
+    assert server.credentials()["access_key_id"] in server.log_text(), "first start prints the keys"
+
+
+def test_ready_file_pid(gust_factory):
+    server = gust_factory()
+    assert server.pid == server.proc.pid
+
+
+def test_restart_keeps_functions_and_credentials(gust_factory):
+    server = gust_factory()
+    creds = server.credentials()
+    lam = server.client()
+    name = unique("persist")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.hello",
+                    env={"KEEP": "me"}, timeout=4)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    stop_and_check(server)
+
+    server.start()
+    assert server.credentials() == creds
+    lam = server.client()
+    cfg = lam.get_function_configuration(FunctionName=name)
+    assert cfg["Environment"]["Variables"] == {"KEEP": "me"}
+    assert cfg["Timeout"] == 4
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
+    assert invoke(lam, name)["payload"] == {"hello": "world"}
+
+
+def test_restart_after_sigkill_keeps_functions(gust_factory):
+    server = gust_factory()
+    lam = server.client()
+    name = unique("crash")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.hello")
+    server.kill()
+    server.start()
+    assert invoke(server.client(), name)["payload"] == {"hello": "world"}
+
+
+def test_sigterm_waits_for_in_flight_invocation(gust_factory, out_dir):
+    server = gust_factory()
+    lam = server.client()
+    name = unique("drain")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.sleep",
+                    env={"OUT_DIR": str(out_dir)}, timeout=5)
+    result = {}
+
+    def call():
+        try:
+            result["out"] = invoke(lam, name, {"id": "inflight", "seconds": 1.0})
+        except Exception as e:  # reported by the assertion below
+            result["exc"] = e
+
+    t = threading.Thread(target=call)
+    t.start()
+    wait_for(lambda: (out_dir / "inflight.started").exists(), 10, "the invocation to start")
+    server.proc.send_signal(signal.SIGTERM)
+    t.join(timeout=15)
+    assert "exc" not in result, f"in-flight invocation failed during shutdown: {result.get('exc')!r}"
+    assert result["out"]["payload"] == {"slept": 1.0, "id": "inflight"}
+    assert (out_dir / "inflight.done").exists()
+    rc = server.stop()
+    assert rc == 0, server.log_tail()
+
+
+def test_sigint_is_graceful(gust_factory):
+    server = gust_factory()
+    rc = server.stop(sig=signal.SIGINT)
+    assert rc == 0, server.log_tail()
+
+
+def test_shutdown_stops_function_processes(gust_factory):
+    """After a graceful exit no function process of that server is left behind."""
+    import os
+
+    server = gust_factory()
+    lam = server.client()
+    name = unique("orphan")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.env")
+    runtime_api = invoke(lam, name)["payload"]["environ"]["AWS_LAMBDA_RUNTIME_API"]
+    stop_and_check(server)
+
+    def leftovers():
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if f"AWS_LAMBDA_RUNTIME_API={runtime_api}".encode() in f.read():
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+
+    wait_for(lambda: not leftovers(), 5, "function processes to exit")

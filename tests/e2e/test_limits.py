@@ -1,0 +1,177 @@
+"""Limits: timeouts, crashes, memory, payload size, bad input, throttling.
+
+Each failure mode is followed by a normal invoke of the same function, and the
+module ends by checking that the server still answers.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import client_error, create_function, invoke, unique, zip_function
+
+
+def action_fn(lam, **kw):
+    name = unique("limits")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.action", **kw)
+    return name
+
+
+def test_timeout_then_recovery(lam):
+    name = action_fn(lam, timeout=1)
+    out = invoke(lam, name, {"action": "loop"})
+    assert out["status"] == 200
+    assert out["error"] == "Unhandled"
+    assert out["payload"]["errorType"] == "Sandbox.Timedout", out["payload"]
+    assert "Task timed out after 1.00 seconds" in out["payload"]["errorMessage"]
+    assert 0.9 <= out["seconds"] < 3.0, f"timed out after {out['seconds']:.2f}s"
+    again = invoke(lam, name, {"action": "hello"})
+    assert (again["error"], again["payload"]) == (None, {"hello": "world"})
+
+
+def test_timeout_log_tail(lam):
+    name = action_fn(lam, timeout=1)
+    out = invoke(lam, name, {"action": "loop"}, LogType="Tail")
+    assert "Task timed out after 1.00 seconds" in out["log"], out["log"]
+    assert f"REPORT RequestId: {out['request_id']}" in out["log"], out["log"]
+
+
+def test_exit_mid_invocation_is_exit_error(lam):
+    name = action_fn(lam, timeout=2)
+    out = invoke(lam, name, {"action": "exit", "code": 3})
+    assert out["error"] == "Unhandled"
+    assert out["payload"]["errorType"] == "Runtime.ExitError", out["payload"]
+    assert "3" in out["payload"]["errorMessage"], out["payload"]
+    again = invoke(lam, name, {"action": "hello"})
+    assert (again["error"], again["payload"]) == (None, {"hello": "world"})
+
+
+def test_out_of_memory(lam):
+    name = action_fn(lam, timeout=5, memory=128)
+    out = invoke(lam, name, {"action": "alloc", "mb": 300})
+    assert out["error"] == "Unhandled", out["payload"]
+    body = out["payload"]
+    # Runtime.OutOfMemory when the environment is killed (cgroup / watchdog);
+    # MemoryError when an address-space limit makes the allocation itself fail.
+    assert body["errorType"] in {"Runtime.OutOfMemory", "MemoryError"}, body
+    again = invoke(lam, name, {"action": "alloc", "mb": 10})
+    assert (again["error"], again["payload"]) == (None, {"allocated_mb": 10})
+
+
+def test_memory_within_limit_is_fine(lam):
+    name = action_fn(lam, timeout=5, memory=512)
+    out = invoke(lam, name, {"action": "alloc", "mb": 300})
+    assert (out["error"], out["payload"]) == (None, {"allocated_mb": 300})
+
+
+def test_payload_over_6mb_is_413(lam):
+    name = action_fn(lam)
+    big = json.dumps({"action": "hello", "pad": "x" * (6 * 1024 * 1024 + 100)}).encode()
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=big)
+    assert client_error(exc)[:2] == ("RequestTooLargeException", 413)
+
+
+def test_payload_just_under_6mb_is_accepted(lam):
+    name = unique("limits-echo")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.hello", timeout=5)
+    ok = json.dumps({"pad": "x" * (6 * 1024 * 1024 - 1024)}).encode()
+    out = invoke(lam, name, raw_payload=ok)
+    assert (out["error"], out["payload"]) == (None, {"hello": "world"})
+
+
+def test_response_over_6mb_is_an_error(lam):
+    name = unique("limits-bigresp")
+    from conftest import zip_dir
+
+    code = "def handler(e, c):\n    return 'x' * (7 * 1024 * 1024)\n"
+    create_function(lam, name=name, code=zip_dir(None, extra={"app.py": code}), handler="app.handler", timeout=5)
+    try:
+        out = invoke(lam, name)
+    except ClientError as e:
+        # AWS answers 413 RequestTooLargeException for an oversized response too.
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+        return
+    assert out["error"] == "Unhandled", "a 7 MB response must not be returned as a success"
+
+
+def test_invalid_json_payload_is_400(lam):
+    name = action_fn(lam)
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=b"{not json")
+    assert client_error(exc)[:2] == ("InvalidRequestContentException", 400)
+
+
+def test_unknown_function_is_404(lam):
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=unique("nobody"), Payload=b"{}")
+    assert client_error(exc)[:2] == ("ResourceNotFoundException", 404)
+
+
+def test_reserved_concurrency_throttles(gust, lam):
+    name = action_fn(lam, timeout=5)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def call():
+        client = gust.client()
+        barrier.wait()
+        try:
+            out = invoke(client, name, {"action": "sleep", "seconds": 1.0})
+            results.append(("ok", out["payload"]))
+        except ClientError as e:
+            results.append((e.response["Error"]["Code"], e.response))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=15)
+    kinds = sorted(r[0] for r in results)
+    assert kinds == ["TooManyRequestsException", "ok"], results
+    throttled = next(r[1] for r in results if r[0] == "TooManyRequestsException")
+    assert throttled["ResponseMetadata"]["HTTPStatusCode"] == 429
+    if "Reason" in throttled:
+        assert throttled["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    # Once the slot is free the function runs again.
+    assert invoke(lam, name, {"action": "hello"})["payload"] == {"hello": "world"}
+
+
+def test_zero_reserved_concurrency_throttles_everything(lam):
+    name = action_fn(lam)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    assert client_error(exc)[:2] == ("TooManyRequestsException", 429)
+    lam.delete_function_concurrency(FunctionName=name)
+    assert invoke(lam, name, {"action": "hello"})["payload"] == {"hello": "world"}
+
+
+def test_concurrent_invokes_without_limit_run_in_parallel(gust, lam):
+    name = action_fn(lam, timeout=5)
+    results = []
+
+    def call():
+        results.append(invoke(gust.client(), name, {"action": "sleep", "seconds": 0.5})["payload"])
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=15)
+    elapsed = time.monotonic() - started
+    assert results == [{"slept": 0.5}] * 3
+    assert elapsed < 1.4, f"3 × 0.5 s invokes took {elapsed:.2f}s; they did not run in parallel"
+
+
+def test_server_still_answers(gust, lam):
+    """Runs last in this module: everything above must have left the server healthy."""
+    assert gust.running()
+    assert lam.list_functions(MaxItems=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    name = action_fn(lam)
+    assert invoke(lam, name, {"action": "hello"})["payload"] == {"hello": "world"}
