@@ -217,3 +217,298 @@ fn reject(e: AwsError, request_id: &RequestId) -> Response {
     tracing::debug!(code = %e.code, message = %e.message, request_id = %request_id.0, "sigv4 rejected request");
     e.with_request_id(request_id.0.clone()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sigv4::{sign_headers, Credentials, Identity, SigningParams};
+    use axum::routing::any;
+    use axum::{Extension, Router};
+    use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+    use tower::ServiceExt;
+
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "AKIDGUST".into(),
+            secret_access_key: "secret".into(),
+        }
+    }
+
+    fn app() -> Router {
+        let lookup: Arc<dyn CredentialLookup> = Arc::new(creds());
+        Router::new()
+            .route(
+                "/{*rest}",
+                any(
+                    |Extension(id): Extension<Identity>,
+                     Extension(rid): Extension<RequestId>,
+                     body: axum::body::Bytes| async move {
+                        format!(
+                            "{} {} {} {}",
+                            id.access_key_id,
+                            id.service,
+                            body.len(),
+                            !rid.0.is_empty()
+                        )
+                    },
+                ),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                lookup,
+                sigv4_middleware,
+            ))
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        service: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+        secret: &str,
+    ) -> Request {
+        let uri: Uri = format!("http://localhost:9000{path}").parse().expect("uri");
+        let mut headers = HeaderMap::new();
+        for (k, v) in extra {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let creds = Credentials {
+            access_key_id: "AKIDGUST".into(),
+            secret_access_key: secret.into(),
+        };
+        let params = SigningParams {
+            region: "us-east-1",
+            service,
+            time: time::OffsetDateTime::now_utc(),
+        };
+        sign_headers(&method, &uri, &mut headers, body, &creds, &params);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body.to_vec()))
+            .expect("request");
+        *req.headers_mut() = headers;
+        req
+    }
+
+    async fn send(req: Request) -> (StatusCode, HeaderMap, String) {
+        let resp = app().oneshot(req).await.expect("infallible");
+        let (parts, body) = resp.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn passes_verified_requests_with_body_and_identity() {
+        let req = request(
+            Method::POST,
+            "/2015-03-31/functions/f/invocations",
+            "lambda",
+            &[],
+            b"{\"a\":1}",
+            "secret",
+        );
+        let (status, _, body) = send(req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, "AKIDGUST lambda 7 true");
+    }
+
+    #[tokio::test]
+    async fn unsigned_payload_streams_through() {
+        let req = request(
+            Method::PUT,
+            "/bkt/key",
+            "s3",
+            &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")],
+            b"",
+            "secret",
+        );
+        let (parts, _) = req.into_parts();
+        let req = Request::from_parts(parts, Body::from("streamed body"));
+        let (status, _, body) = send(req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, "AKIDGUST s3 13 true");
+    }
+
+    #[tokio::test]
+    async fn missing_auth_is_rest_json_403() {
+        let req = Request::builder()
+            .uri("/2015-03-31/functions")
+            .body(Body::empty())
+            .expect("req");
+        let (status, headers, body) = send(req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            headers["x-amzn-errortype"],
+            "MissingAuthenticationTokenException"
+        );
+        assert!(headers.contains_key("x-amzn-requestid"));
+        assert_eq!(
+            body,
+            r#"{"Type":"User","message":"Missing Authentication Token"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_follow_the_request_protocol() {
+        let ddb = request(
+            Method::POST,
+            "/",
+            "dynamodb",
+            &[
+                ("x-amz-target", "DynamoDB_20120810.PutItem"),
+                ("content-type", "application/x-amz-json-1.0"),
+            ],
+            b"{}",
+            "wrong",
+        );
+        let (status, headers, body) = send(ddb).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(headers["content-type"], "application/x-amz-json-1.0");
+        assert!(
+            body.starts_with(r#"{"__type":"InvalidSignatureException","#),
+            "{body}"
+        );
+
+        let logs = request(
+            Method::POST,
+            "/",
+            "logs",
+            &[
+                ("x-amz-target", "Logs_20140328.PutLogEvents"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            b"{}",
+            "wrong",
+        );
+        let (_, headers, _) = send(logs).await;
+        assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+
+        let s3 = request(Method::GET, "/bkt/key", "s3", &[], b"", "wrong");
+        let (status, headers, body) = send(s3).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(headers.contains_key("x-amz-request-id"));
+        assert!(
+            body.contains("<Error><Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+
+        let sts = request(
+            Method::POST,
+            "/",
+            "sts",
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+            "wrong",
+        );
+        let (_, _, body) = send(sts).await;
+        assert!(
+            body.contains(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidSignatureException</Code>"
+            ),
+            "{body}"
+        );
+
+        // A form body without Action= is not the Query protocol.
+        let form = request(
+            Method::POST,
+            "/2015-03-31/functions/f/invocations",
+            "lambda",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"a=b",
+            "wrong",
+        );
+        let (_, headers, _) = send(form).await;
+        assert_eq!(headers["x-amzn-errortype"], "InvalidSignatureException");
+    }
+
+    #[tokio::test]
+    async fn too_large_by_content_length() {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/2015-03-31/functions")
+            .header("content-length", (MAX_BODY + 1).to_string())
+            .body(Body::empty())
+            .expect("req");
+        let (status, headers, _) = send(req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            headers["x-amzn-errortype"],
+            "RequestEntityTooLargeException"
+        );
+    }
+
+    #[tokio::test]
+    async fn too_large_without_content_length() {
+        // No content-length header: the limit is enforced while reading.
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/2015-03-31/functions")
+            .body(Body::from(vec![b'x'; MAX_BODY + 1]))
+            .expect("req");
+        assert!(!req.headers().contains_key("content-length"));
+        let (status, _, _) = send(req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn protocol_detection() {
+        let parts = |b: http::request::Builder| b.body(()).expect("req").into_parts().0;
+        let base = || Request::builder().uri("/");
+        assert_eq!(protocol_of(&parts(base())), Protocol::RestJson);
+        assert_eq!(
+            protocol_of(&parts(
+                base()
+                    .header("x-amz-target", "X.Y")
+                    .header("content-type", "application/x-amz-json-1.0")
+            )),
+            Protocol::Json10
+        );
+        assert_eq!(
+            protocol_of(&parts(
+                base()
+                    .header("x-amz-target", "X.Y")
+                    .header("content-type", "application/x-amz-json-1.1")
+            )),
+            Protocol::Json11
+        );
+        assert_eq!(
+            protocol_of(&parts(base().header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AK/20150830/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+            ))),
+            Protocol::RestXml
+        );
+        assert_eq!(
+            protocol_of(&parts(Request::builder().uri(
+                "/k?X-Amz-Credential=AK%2F20150830%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0"
+            ))),
+            Protocol::RestXml
+        );
+        assert_eq!(
+            protocol_of(&parts(Request::builder().uri("/?Action=ListQueues"))),
+            Protocol::Query
+        );
+        let form = parts(base().header("content-type", "application/x-www-form-urlencoded"));
+        assert_eq!(protocol_of(&form), Protocol::Query);
+        assert_eq!(
+            protocol_of_request(&form, b"Version=1&Action=X"),
+            Protocol::Query
+        );
+        assert_eq!(protocol_of_request(&form, b"a=b"), Protocol::RestJson);
+    }
+}

@@ -954,3 +954,611 @@ fn verify_inner(
         service: claim.service,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2015-08-30 12:36:00 UTC);
+
+    fn creds() -> Credentials {
+        Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        }
+    }
+
+    fn params(service: &str) -> SigningParams<'_> {
+        SigningParams {
+            region: "us-east-1",
+            service,
+            time: T0,
+        }
+    }
+
+    /// Signs a request with `sign_headers` and returns it as the server sees it (origin-form).
+    fn signed(
+        method: &str,
+        url: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+        service: &str,
+    ) -> http::request::Parts {
+        let uri: Uri = url.parse().expect("uri");
+        let method: Method = method.parse().expect("method");
+        let mut headers = HeaderMap::new();
+        for (k, v) in extra {
+            headers.append(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        sign_headers(
+            &method,
+            &uri,
+            &mut headers,
+            body,
+            &creds(),
+            &params(service),
+        );
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri.path_and_query().expect("path").as_str())
+            .body(())
+            .expect("request");
+        *req.headers_mut() = headers;
+        req.into_parts().0
+    }
+
+    fn verify_at(
+        parts: &http::request::Parts,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Identity, AwsError> {
+        verify(parts, body, now, &creds())
+    }
+
+    #[test]
+    fn normalize_path_like_botocore() {
+        assert_eq!(normalize_path(""), "/");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("//example//"), "/example/");
+        assert_eq!(normalize_path("/example/.."), "/");
+        assert_eq!(normalize_path("/example1/example2/../.."), "/");
+        assert_eq!(normalize_path("/./a/./b/"), "/a/b/");
+        assert_eq!(normalize_path("/../a"), "/a");
+    }
+
+    #[test]
+    fn canonical_uri_double_encodes_except_s3() {
+        assert_eq!(
+            canonical_uri("/functions/arn%3Aaws%3Alambda/invocations", "lambda"),
+            "/functions/arn%253Aaws%253Alambda/invocations"
+        );
+        assert_eq!(canonical_uri("/a%20b/c:d~e", "lambda"), "/a%2520b/c%3Ad~e");
+        assert_eq!(canonical_uri("/bkt/a%20b//../c", "s3"), "/bkt/a%20b//../c");
+        assert_eq!(canonical_uri("", "s3"), "/");
+        assert_eq!(canonical_uri("", "lambda"), "/");
+    }
+
+    #[test]
+    fn canonical_query_sorts_and_reencodes() {
+        assert_eq!(canonical_query(""), "");
+        assert_eq!(canonical_query("b=2&a=1"), "a=1&b=2");
+        // Repeated keys sort by value; empty values and bare keys become `k=`.
+        assert_eq!(canonical_query("k=b&k=a&e=&f"), "e=&f=&k=a&k=b");
+        // Decoded and re-encoded with the unreserved set.
+        assert_eq!(
+            canonical_query("a=x%2fy&b=c d&c=%7e"),
+            "a=x%2Fy&b=c%20d&c=~"
+        );
+        assert_eq!(canonical_query("a=1+2"), "a=1%2B2");
+        assert_eq!(canonical_query("k=a:b/c"), "k=a%3Ab%2Fc");
+        // Sort by key first: `Param` before `Param-3` although `-` < `=`.
+        assert_eq!(canonical_query("Param-3=3&Param=2"), "Param=2&Param-3=3");
+    }
+
+    #[test]
+    fn canonical_headers_trim_and_join() {
+        let mut h = HeaderMap::new();
+        h.append("my-header", HeaderValue::from_static("  a   b\t c "));
+        h.append("my-header", HeaderValue::from_static("d"));
+        h.insert("host", HeaderValue::from_static("example.com"));
+        let creq = canonical_request(
+            "GET",
+            "/",
+            "",
+            &h,
+            &["host".into(), "my-header".into(), "absent".into()],
+            EMPTY_SHA256,
+        );
+        assert_eq!(
+            creq,
+            format!("GET\n/\n\nhost:example.com\nmy-header:a b c,d\nabsent:\n\nhost;my-header;absent\n{EMPTY_SHA256}")
+        );
+    }
+
+    #[test]
+    fn sign_headers_adds_what_it_should() {
+        let uri: Uri = "http://localhost:9000/x".parse().expect("uri");
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert("user-agent", HeaderValue::from_static("test"));
+        sign_headers(
+            &Method::POST,
+            &uri,
+            &mut h,
+            b"{}",
+            &creds(),
+            &params("lambda"),
+        );
+        assert_eq!(h["host"], "localhost:9000");
+        assert_eq!(h["x-amz-date"], "20150830T123600Z");
+        assert_eq!(h["x-amz-content-sha256"], sha256_hex(b"{}"));
+        let authz = h["authorization"].to_str().expect("ascii");
+        assert!(authz.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, Signature="
+        ));
+        // The default port is not part of the host.
+        let uri: Uri = "https://example.com:443/".parse().expect("uri");
+        let mut h = HeaderMap::new();
+        sign_headers(&Method::GET, &uri, &mut h, b"", &creds(), &params("lambda"));
+        assert_eq!(h["host"], "example.com");
+    }
+
+    #[test]
+    fn round_trips() {
+        let cases: &[(&str, &str, &[u8], &str)] = &[
+            ("GET", "http://localhost:9000/", b"", "lambda"),
+            (
+                "GET",
+                "http://localhost:9000/2015-03-31/functions/my%20fn%3Aprod",
+                b"",
+                "lambda",
+            ),
+            (
+                "GET",
+                "http://localhost:9000/p/a%25b/c:d?k=2&k=1&empty=&bare&sp=a%20b",
+                b"",
+                "lambda",
+            ),
+            (
+                "POST",
+                "http://localhost:9000/2015-03-31/functions/f/invocations",
+                b"{\"a\":1}",
+                "lambda",
+            ),
+            (
+                "POST",
+                "http://localhost:9000/",
+                b"Action=GetCallerIdentity&Version=2011-06-15",
+                "sts",
+            ),
+            (
+                "PUT",
+                "http://localhost:9000/bkt/dir/a%20b%3Ac%25d.txt?x-id=PutObject",
+                b"hello",
+                "s3",
+            ),
+            (
+                "GET",
+                "http://localhost:9000/bkt?list-type=2&prefix=a%20b%2F",
+                b"",
+                "s3",
+            ),
+        ];
+        for (method, url, body, service) in cases {
+            let p = signed(
+                method,
+                url,
+                &[("content-type", "application/json")],
+                body,
+                service,
+            );
+            let id = verify_at(&p, body, T0).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(id.service, *service);
+            assert_eq!(id.region, "us-east-1");
+            assert_eq!(id.access_key_id, "AKIDEXAMPLE");
+        }
+    }
+
+    #[test]
+    fn presigned_round_trips() {
+        for (method, url, service) in [
+            (
+                Method::GET,
+                "http://localhost:9000/bkt/a%20b/c%3Ad.txt",
+                "s3",
+            ),
+            (
+                Method::PUT,
+                "http://localhost:9000/bkt/k?versionId=x%2Fy",
+                "s3",
+            ),
+            (
+                Method::GET,
+                "http://localhost:9000/2015-03-31/functions/my-fn?k=2&k=1&e=",
+                "lambda",
+            ),
+            (Method::POST, "http://localhost:9000/", "sts"),
+        ] {
+            let uri: Uri = url.parse().expect("uri");
+            let url = presign_url(&method, &uri, &creds(), &params(service), 300);
+            let target: Uri = url.parse().expect("presigned url parses");
+            let req = http::Request::builder()
+                .method(method.clone())
+                .uri(target.path_and_query().expect("pq").as_str())
+                .header("host", "localhost:9000")
+                .body(())
+                .expect("request");
+            let p = req.into_parts().0;
+            let id = verify_at(&p, b"", T0 + Duration::seconds(299))
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(id.service, service);
+            // Expired: S3 says AccessDenied, others InvalidSignatureException.
+            let e = verify_at(&p, b"", T0 + Duration::seconds(301)).expect_err("expired");
+            assert_eq!(e.status, 403);
+            assert_eq!(e.message, "Request has expired");
+            let code = if service == "s3" {
+                "AccessDenied"
+            } else {
+                "InvalidSignatureException"
+            };
+            assert_eq!(e.code, code);
+            // S3 presigned payload is unsigned; others sign the (empty) body.
+            assert_eq!(verify_at(&p, b"body", T0).is_ok(), service == "s3", "{url}");
+            // A different query value fails.
+            let tampered = target
+                .path_and_query()
+                .expect("pq")
+                .as_str()
+                .replace("X-Amz-Expires=300", "X-Amz-Expires=301");
+            let mut p2 = p.clone();
+            p2.uri = tampered.parse().expect("uri");
+            assert_eq!(verify_at(&p2, b"", T0).expect_err("tampered").status, 403);
+        }
+    }
+
+    #[test]
+    fn tampering_fails() {
+        let url = "http://localhost:9000/2015-03-31/functions/f/invocations?Qualifier=1";
+        let body = b"{\"a\":1}";
+        let p = signed(
+            "POST",
+            url,
+            &[("content-type", "application/json"), ("x-amz-meta", "m")],
+            body,
+            "lambda",
+        );
+        assert!(verify_at(&p, body, T0).is_ok());
+
+        let mut bad = p.clone();
+        bad.uri = "/2015-03-31/functions/g/invocations?Qualifier=1"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            verify_at(&bad, body, T0).expect_err("path").code,
+            "InvalidSignatureException"
+        );
+
+        let mut bad = p.clone();
+        bad.uri = "/2015-03-31/functions/f/invocations?Qualifier=2"
+            .parse()
+            .expect("uri");
+        assert_eq!(
+            verify_at(&bad, body, T0).expect_err("query").message,
+            MSG_BAD_SIGNATURE
+        );
+
+        let mut bad = p.clone();
+        bad.headers
+            .insert("x-amz-meta", HeaderValue::from_static("other"));
+        assert!(verify_at(&bad, body, T0).is_err());
+
+        let mut bad = p.clone();
+        bad.method = Method::PUT;
+        assert!(verify_at(&bad, body, T0).is_err());
+
+        // The body no longer matches x-amz-content-sha256.
+        let e = verify_at(&p, b"{\"a\":2}", T0).expect_err("body");
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert_eq!(e.message, MSG_CONTENT_SHA_MISMATCH);
+
+        // Without x-amz-content-sha256 the body hash itself is what is signed.
+        let mut no_sha = p.clone();
+        no_sha.headers.remove("x-amz-content-sha256");
+        assert!(verify_at(&no_sha, body, T0).is_err());
+
+        // An unsigned header may change freely.
+        let mut ok = p.clone();
+        ok.headers
+            .insert("user-agent", HeaderValue::from_static("x"));
+        assert!(verify_at(&ok, body, T0).is_ok());
+
+        let e = verify(&p, body, T0, &HashMap::new()).expect_err("unknown key");
+        assert_eq!(e.code, "UnrecognizedClientException");
+        assert_eq!(
+            e.message,
+            "The security token included in the request is invalid."
+        );
+    }
+
+    #[test]
+    fn s3_codes() {
+        let p = signed("PUT", "http://localhost:9000/bkt/k", &[], b"data", "s3");
+        assert!(verify_at(&p, b"data", T0).is_ok());
+        let e = verify_at(&p, b"datb", T0).expect_err("body");
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str()),
+            (400, "XAmzContentSHA256Mismatch")
+        );
+        assert_eq!(e.protocol, Protocol::RestXml);
+        let mut bad = p.clone();
+        bad.uri = "/bkt/j".parse().expect("uri");
+        assert_eq!(
+            verify_at(&bad, b"data", T0).expect_err("sig").code,
+            "SignatureDoesNotMatch"
+        );
+        let e = verify_at(&p, b"data", T0 + Duration::minutes(16)).expect_err("skew");
+        assert_eq!(e.code, "RequestTimeTooSkewed");
+        let e = verify(&p, b"data", T0, &HashMap::new()).expect_err("key");
+        assert_eq!(e.code, "InvalidAccessKeyId");
+    }
+
+    #[test]
+    fn unsigned_and_streaming_payloads() {
+        let p = signed(
+            "PUT",
+            "http://localhost:9000/bkt/k",
+            &[("x-amz-content-sha256", UNSIGNED_PAYLOAD)],
+            b"",
+            "s3",
+        );
+        assert!(verify_at(&p, b"anything at all", T0).is_ok());
+        let streaming = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+        let p = signed(
+            "PUT",
+            "http://localhost:9000/bkt/k",
+            &[("x-amz-content-sha256", streaming)],
+            b"",
+            "s3",
+        );
+        assert!(verify_at(&p, b"chunks", T0).is_ok());
+        // STREAMING-* means nothing outside S3.
+        let p = signed(
+            "PUT",
+            "http://localhost:9000/x",
+            &[("x-amz-content-sha256", streaming)],
+            b"",
+            "lambda",
+        );
+        assert!(verify_at(&p, b"chunks", T0).is_err());
+        let p = signed(
+            "PUT",
+            "http://localhost:9000/x",
+            &[("x-amz-content-sha256", UNSIGNED_PAYLOAD)],
+            b"",
+            "lambda",
+        );
+        assert!(verify_at(&p, b"chunks", T0).is_ok());
+    }
+
+    #[test]
+    fn clock_skew_both_ways() {
+        let p = signed("GET", "http://localhost:9000/", &[], b"", "lambda");
+        assert!(verify_at(&p, b"", T0 + Duration::minutes(15)).is_ok());
+        assert!(verify_at(&p, b"", T0 - Duration::minutes(15)).is_ok());
+        let e = verify_at(&p, b"", datetime!(2015-08-30 12:56:00 UTC)).expect_err("late");
+        assert_eq!(e.status, 403);
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert_eq!(
+            e.message,
+            "Signature expired: 20150830T123600Z is now earlier than 20150830T124100Z (20150830T125600Z - 15 min.)"
+        );
+        let e = verify_at(&p, b"", datetime!(2015-08-30 12:16:00 UTC)).expect_err("early");
+        assert_eq!(
+            e.message,
+            "Signature not yet current: 20150830T123600Z is still later than 20150830T123100Z (20150830T121600Z + 15 min.)"
+        );
+    }
+
+    #[test]
+    fn malformed_requests() {
+        let bare = http::Request::builder()
+            .uri("/")
+            .header("host", "h")
+            .body(())
+            .expect("req")
+            .into_parts()
+            .0;
+        let e = verify_at(&bare, b"", T0).expect_err("missing");
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str(), e.message.as_str()),
+            (
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token"
+            )
+        );
+
+        let with_authz = |authz: &str, date: Option<&str>| {
+            let mut b = http::Request::builder()
+                .uri("/")
+                .header("host", "h")
+                .header("authorization", authz);
+            if let Some(d) = date {
+                b = b.header("x-amz-date", d);
+            }
+            b.body(()).expect("req").into_parts().0
+        };
+        let e = verify_at(
+            &with_authz(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request",
+                None,
+            ),
+            b"",
+            T0,
+        )
+        .expect_err("incomplete");
+        assert_eq!(e.code, "IncompleteSignatureException");
+        assert_eq!(e.status, 403);
+        assert_eq!(
+            e.message,
+            "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. \
+             Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. \
+             Authorization=AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request"
+        );
+        for bad in [
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws5_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/2015/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/lambda/aws4_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request, SignedHeaders=x-amz-date, Signature=00",
+            "AWS4-HMAC-SHA256 Credential",
+            "AWS AKIDEXAMPLE:sig",
+        ] {
+            let e = verify_at(&with_authz(bad, Some("20150830T123600Z")), b"", T0).expect_err(bad);
+            assert_eq!(e.code, "IncompleteSignatureException", "{bad}: {e}");
+        }
+        let e = verify_at(
+            &with_authz("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00", Some("2015-08-30")),
+            b"",
+            T0,
+        )
+        .expect_err("bad date");
+        assert!(
+            e.message
+                .starts_with("Date must be in ISO-8601 'basic format'."),
+            "{e}"
+        );
+        // Scope date differs from the request date.
+        let e = verify_at(
+            &with_authz("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150831/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00", Some("20150830T123600Z")),
+            b"",
+            T0,
+        )
+        .expect_err("scope date");
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert!(
+            e.message
+                .starts_with("Date in Credential scope does not match"),
+            "{e}"
+        );
+        // Malformed S3 requests get S3's code.
+        let e = verify_at(
+            &with_authz("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/s3/aws4_request, SignedHeaders=host", None),
+            b"",
+            T0,
+        )
+        .expect_err("s3");
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_str(), e.protocol),
+            (400, "AuthorizationHeaderMalformed", Protocol::RestXml)
+        );
+    }
+
+    #[test]
+    fn presign_limits() {
+        let uri: Uri = "http://h/bkt/k".parse().expect("uri");
+        let url = presign_url(
+            &Method::GET,
+            &uri,
+            &creds(),
+            &params("s3"),
+            MAX_PRESIGN_EXPIRES + 1,
+        );
+        let target: Uri = url.parse().expect("url");
+        let p = http::Request::builder()
+            .uri(target.path_and_query().expect("pq").as_str())
+            .header("host", "h")
+            .body(())
+            .expect("req")
+            .into_parts()
+            .0;
+        let e = verify_at(&p, b"", T0).expect_err("too long");
+        assert_eq!(e.code, "AuthorizationQueryParametersError");
+        // Presigned in the future by more than the skew allowance.
+        let url = presign_url(&Method::GET, &uri, &creds(), &params("s3"), 60);
+        let target: Uri = url.parse().expect("url");
+        let mut p2 = p.clone();
+        p2.uri = target
+            .path_and_query()
+            .expect("pq")
+            .as_str()
+            .parse()
+            .expect("uri");
+        let e = verify_at(&p2, b"", T0 - Duration::minutes(16)).expect_err("future");
+        assert_eq!(e.code, "AccessDenied");
+        // Presign plus an Authorization header is ambiguous.
+        p2.headers.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 x"),
+        );
+        assert!(verify_at(&p2, b"", T0).is_err());
+        // A query missing X-Amz-Expires.
+        let mut p3 = p.clone();
+        p3.uri = "/bkt/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"
+            .parse()
+            .expect("uri");
+        let e = verify_at(&p3, b"", T0).expect_err("incomplete");
+        assert!(
+            e.message
+                .starts_with("Query-string authentication version 4 requires"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn security_token_date_header_and_authority() {
+        // A signed session token is accepted (and ignored).
+        let p = signed(
+            "GET",
+            "http://localhost:9000/",
+            &[("x-amz-security-token", "FwoG//token==")],
+            b"",
+            "lambda",
+        );
+        assert!(p.headers["authorization"]
+            .to_str()
+            .expect("ascii")
+            .contains("x-amz-security-token"));
+        assert!(verify_at(&p, b"", T0).is_ok());
+
+        // The `Date` header instead of x-amz-date.
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("h"));
+        h.insert(
+            "date",
+            HeaderValue::from_static("Sun, 30 Aug 2015 12:36:00 GMT"),
+        );
+        let signed_headers = ["date".to_owned(), "host".to_owned()];
+        let creq = canonical_request("GET", "/", "", &h, &signed_headers, EMPTY_SHA256);
+        let scope = credential_scope("20150830", "us-east-1", "lambda");
+        let sts = string_to_sign("20150830T123600Z", &scope, &creq);
+        let sig = signature(
+            &signing_key(
+                &creds().secret_access_key,
+                "20150830",
+                "us-east-1",
+                "lambda",
+            ),
+            &sts,
+        );
+        let authz = format!(
+            "{ALGORITHM} Credential=AKIDEXAMPLE/{scope}, SignedHeaders=date;host, Signature={sig}"
+        );
+        let mut req = http::Request::builder().uri("/").body(()).expect("req");
+        *req.headers_mut() = h.clone();
+        req.headers_mut()
+            .insert("authorization", HeaderValue::from_str(&authz).expect("hv"));
+        let p = req.into_parts().0;
+        assert!(verify_at(&p, b"", T0).is_ok());
+
+        // No host header (HTTP/2): the authority of the URI stands in.
+        let mut p2 = p.clone();
+        p2.headers.remove("host");
+        p2.uri = "http://h/".parse().expect("uri");
+        assert!(verify_at(&p2, b"", T0).is_ok());
+    }
+}
