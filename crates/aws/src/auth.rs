@@ -2,9 +2,13 @@
 //!
 //! [`sigv4_middleware`] sits in front of every AWS API router: it buffers the body (at most
 //! [`MAX_BODY`]), verifies the signature with [`crate::sigv4::verify`], and hands the request on
-//! with the buffered body, an [`Identity`](crate::sigv4::Identity) extension and a [`RequestId`] extension. Requests
-//! whose `x-amz-content-sha256` is `UNSIGNED-PAYLOAD` or `STREAMING-*` (S3 uploads) are not
-//! buffered: their body is not part of the signature, so it streams through untouched.
+//! with the buffered body and [`Identity`](crate::sigv4::Identity) and [`RequestId`] extensions.
+//! S3 requests whose `x-amz-content-sha256` is `UNSIGNED-PAYLOAD` or `STREAMING-*` are not
+//! buffered: their body is not part of the signature, so it streams through untouched (the S3
+//! service checks chunk signatures and sizes itself).
+//!
+//! Handlers behind this middleware that extract the body with axum's `Bytes`/`Json` extractors
+//! still meet axum's `DefaultBodyLimit` (2 MB) unless the router raises it to [`MAX_BODY`].
 //!
 //! Failures are rendered in the protocol the request speaks ([`protocol_of`]), so a DynamoDB
 //! client gets a Json10 error and an S3 client an XML one.
@@ -125,13 +129,15 @@ pub fn protocol_of_request(parts: &http::request::Parts, body: &[u8]) -> Protoco
     protocol_with(parts, || has_action_param(body))
 }
 
-/// Whether the request's body is outside its signature, so need not be buffered.
-fn unsigned_body(parts: &http::request::Parts) -> bool {
-    parts
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-"))
+/// Whether the request is for S3 and its body is outside its signature, so the body streams
+/// through unbuffered (S3 objects may be far larger than [`MAX_BODY`]).
+fn unsigned_s3_body(parts: &http::request::Parts) -> bool {
+    scope_service(parts).as_deref() == Some("s3")
+        && parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-"))
 }
 
 fn too_large(protocol: Protocol) -> AwsError {
@@ -168,7 +174,7 @@ pub async fn sigv4_middleware(
     };
     let now = time::OffsetDateTime::now_utc();
 
-    let (body, identity) = if unsigned_body(&parts) {
+    let (body, identity) = if unsigned_s3_body(&parts) {
         match sigv4::verify(&parts, &[], now, lookup.as_ref()) {
             Ok(identity) => (body, identity),
             Err(e) => return reject(e, &request_id),
