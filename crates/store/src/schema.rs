@@ -30,7 +30,8 @@ const MIGRATIONS: &[&str] = &[
         enqueued_ms    INTEGER NOT NULL,
         lease_until_ms INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX events_due ON events (not_before_ms);
+    -- `due` walks this in order and stops at its limit, instead of sorting the backlog.
+    CREATE INDEX events_order ON events (enqueued_ms);
     CREATE INDEX events_function ON events (function);
     CREATE TABLE logs (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -159,6 +159,8 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", false)?;
+        // Truncate the WAL after checkpoints instead of letting a burst leave it large forever.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         crate::schema::migrate(&mut conn)?;
 
         let counters = Arc::new(Counters::default());

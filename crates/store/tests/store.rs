@@ -384,6 +384,14 @@ async fn log_retention_keeps_the_newest_lines() {
     assert!(next[0].seq > last);
 }
 
+#[test]
+fn the_store_is_a_shareable_trait_object() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<SqliteStore>();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let _store: Arc<dyn gust_store::Store> = Arc::new(open(tmp.path()));
+}
+
 // ---- packages ----
 
 fn zip_of(entries: &[(&str, &[u8], Option<u32>)]) -> Vec<u8> {
@@ -738,6 +746,22 @@ async fn throughput() {
             ops as f64 / commits as f64
         );
     }
+
+    // Leasing from a backlog of ~60,000 queued events.
+    let started = Instant::now();
+    let mut leased = 0;
+    for _ in 0..100 {
+        leased += store
+            .due(i64::MAX - 1, 60_000, 100)
+            .await
+            .expect("due")
+            .len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "due(limit 100) from a 60k backlog: {:.2} ms per call ({leased} leased)",
+        secs * 10.0
+    );
 
     let started = Instant::now();
     let batch: Vec<LogEntry> = (0..100)
