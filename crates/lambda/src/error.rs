@@ -35,7 +35,11 @@ pub enum LambdaError {
     /// 413: the request body is over `limit` bytes. `code` is `RequestTooLargeException` for
     /// `Invoke` and `RequestEntityTooLargeException` for code uploads, as Lambda answers.
     #[error("Request must be smaller than {limit} bytes for the {operation} operation")]
-    TooLarge { code: &'static str, limit: usize, operation: &'static str },
+    TooLarge {
+        code: &'static str,
+        limit: usize,
+        operation: &'static str,
+    },
     /// 400 `InvalidRequestContentException`: an `Invoke` payload that is not JSON.
     #[error("Could not parse request body into json: {0}")]
     InvalidRequestContent(String),
@@ -121,7 +125,10 @@ impl LambdaError {
         let mut resp = self.to_aws(Some(request_id)).into_response();
         if matches!(self, LambdaError::Throttled { .. }) {
             // TooManyRequestsException.retryAfterSeconds is bound to this header.
-            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
         }
         resp
     }
@@ -168,14 +175,23 @@ mod tests {
     fn codes_and_statuses() {
         let e = LambdaError::not_found("us-east-1", "f");
         assert_eq!((e.status(), e.code()), (404, "ResourceNotFoundException"));
-        assert_eq!(e.to_string(), "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f");
+        assert_eq!(
+            e.to_string(),
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
         let e = LambdaError::TooLarge {
             code: "RequestTooLargeException",
             limit: gust_model::limits::MAX_SYNC_PAYLOAD,
             operation: "InvokeFunction",
         };
-        assert_eq!(e.to_string(), "Request must be smaller than 6291456 bytes for the InvokeFunction operation");
-        let aws = LambdaError::Throttled { reason: "ConcurrentInvocationLimitExceeded" }.to_aws(Some("r"));
+        assert_eq!(
+            e.to_string(),
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+        );
+        let aws = LambdaError::Throttled {
+            reason: "ConcurrentInvocationLimitExceeded",
+        }
+        .to_aws(Some("r"));
         assert_eq!(aws.extra["Reason"], "ConcurrentInvocationLimitExceeded");
         assert_eq!(aws.status, 429);
     }

@@ -16,9 +16,10 @@ use gust_model::{limits, FunctionConfig, FunctionRecord, FUNCTION_SCHEMA_VERSION
 use crate::error::LambdaError;
 use crate::request::{Reply, MAX_CODE_REQUEST};
 use crate::wire::{
-    AccountLimit, AccountUsage, Concurrency, CreateFunctionRequest, FunctionCode, FunctionCodeLocation,
-    FunctionConfiguration, GetAccountSettingsResponse, GetFunctionResponse, ListFunctionsResponse, ListTagsResponse,
-    LogEvent, LogEvents, UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
+    AccountLimit, AccountUsage, Concurrency, CreateFunctionRequest, FunctionCode,
+    FunctionCodeLocation, FunctionConfiguration, GetAccountSettingsResponse, GetFunctionResponse,
+    ListFunctionsResponse, ListTagsResponse, LogEvent, LogEvents, UpdateFunctionCodeRequest,
+    UpdateFunctionConfigurationRequest,
 };
 use crate::Api;
 
@@ -26,7 +27,10 @@ use crate::Api;
 const TOTAL_CODE_SIZE: u64 = 80_530_636_800;
 
 /// The record of `name`, from the cache or the store.
-pub(crate) async fn find(api: &Api, name: &str) -> Result<Option<Arc<FunctionRecord>>, LambdaError> {
+pub(crate) async fn find(
+    api: &Api,
+    name: &str,
+) -> Result<Option<Arc<FunctionRecord>>, LambdaError> {
     if let Some(r) = api.shared.cached(name) {
         return Ok(Some(r));
     }
@@ -35,7 +39,9 @@ pub(crate) async fn find(api: &Api, name: &str) -> Result<Option<Arc<FunctionRec
     if let Some(r) = api.shared.cached(name) {
         return Ok(Some(r));
     }
-    let Some(record) = api.state.store.get_function(name).await? else { return Ok(None) };
+    let Some(record) = api.state.store.get_function(name).await? else {
+        return Ok(None);
+    };
     let record = Arc::new(record);
     api.shared.cache_put(record.clone());
     Ok(Some(record))
@@ -43,7 +49,9 @@ pub(crate) async fn find(api: &Api, name: &str) -> Result<Option<Arc<FunctionRec
 
 /// The record of `name`, or Lambda's 404.
 pub(crate) async fn require(api: &Api, name: &str) -> Result<Arc<FunctionRecord>, LambdaError> {
-    find(api, name).await?.ok_or_else(|| LambdaError::not_found(&api.state.region, name))
+    find(api, name)
+        .await?
+        .ok_or_else(|| LambdaError::not_found(&api.state.region, name))
 }
 
 /// What a change touches, which decides `LastModified` and whether the runtime must know.
@@ -70,8 +78,11 @@ async fn modify(
 ) -> Result<Arc<FunctionRecord>, LambdaError> {
     let state = &api.state;
     let _guard = api.shared.lock(name).await;
-    let mut record =
-        state.store.get_function(name).await?.ok_or_else(|| LambdaError::not_found(&state.region, name))?;
+    let mut record = state
+        .store
+        .get_function(name)
+        .await?
+        .ok_or_else(|| LambdaError::not_found(&state.region, name))?;
     if revision.is_some_and(|r| r != record.revision_id) {
         return Err(LambdaError::RevisionMismatch);
     }
@@ -87,7 +98,10 @@ async fn modify(
     state.store.put_function(&record).await?;
     api.shared.cache_put(record.clone());
     if change != Change::Tags {
-        state.invoker.function_changed(name, Some(record.clone())).await;
+        state
+            .invoker
+            .function_changed(name, Some(record.clone()))
+            .await;
     }
     tracing::info!(function = name, revision = %record.revision_id, ?change, "function updated");
     Ok(record)
@@ -117,7 +131,9 @@ fn refuse_unsupported(
         )));
     }
     if layers.is_some_and(|l| !l.is_empty()) {
-        return Err(LambdaError::InvalidParameter("Gust does not support Layers yet".into()));
+        return Err(LambdaError::InvalidParameter(
+            "Gust does not support Layers yet".into(),
+        ));
     }
     if let Some(a) = architectures {
         if a.iter().any(|a| a != "x86_64") || a.len() > 1 {
@@ -131,7 +147,9 @@ fn refuse_unsupported(
 
 /// Checks a configuration the way Lambda's API does.
 fn validate(config: &FunctionConfig) -> Result<(), LambdaError> {
-    config.validate().map_err(|e| LambdaError::InvalidParameter(e.0))?;
+    config
+        .validate()
+        .map_err(|e| LambdaError::InvalidParameter(e.0))?;
     if config.description.len() > 256 {
         return Err(LambdaError::InvalidParameter(
             "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 256".into(),
@@ -153,7 +171,8 @@ fn check_provisioned(provisioned: u32, reserved: Option<u32>) -> Result<(), Lamb
 fn code_zip(code: FunctionCode, operation: &'static str) -> Result<Vec<u8>, LambdaError> {
     if code.image_uri.is_some() {
         return Err(LambdaError::InvalidParameter(
-            "Gust does not support container images (ImageUri) yet; upload the package as ZipFile".into(),
+            "Gust does not support container images (ImageUri) yet; upload the package as ZipFile"
+                .into(),
         ));
     }
     if code.s3_bucket.is_some() || code.s3_key.is_some() {
@@ -162,13 +181,19 @@ fn code_zip(code: FunctionCode, operation: &'static str) -> Result<Vec<u8>, Lamb
         ));
     }
     let Some(b64) = code.zip_file else {
-        return Err(LambdaError::InvalidParameter("Please provide a source for function code: ZipFile".into()));
+        return Err(LambdaError::InvalidParameter(
+            "Please provide a source for function code: ZipFile".into(),
+        ));
     };
     let zip = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| LambdaError::InvalidParameter(format!("ZipFile is not valid base64: {e}")))?;
     if zip.len() > limits::MAX_ZIP_INLINE {
-        return Err(LambdaError::TooLarge { code: "RequestEntityTooLargeException", limit: MAX_CODE_REQUEST, operation });
+        return Err(LambdaError::TooLarge {
+            code: "RequestEntityTooLargeException",
+            limit: MAX_CODE_REQUEST,
+            operation,
+        });
     }
     Ok(zip)
 }
@@ -197,9 +222,16 @@ async fn store_code(api: &Api, zip: &[u8]) -> Result<StoredCode, LambdaError> {
 }
 
 /// `CreateFunction`: 201 with the `FunctionConfiguration`.
-pub(crate) async fn create_function(api: &Api, input: CreateFunctionRequest) -> Result<Reply, LambdaError> {
+pub(crate) async fn create_function(
+    api: &Api,
+    input: CreateFunctionRequest,
+) -> Result<Reply, LambdaError> {
     let state = &api.state;
-    refuse_unsupported(input.package_type.as_deref(), input.layers.as_deref(), input.architectures.as_deref())?;
+    refuse_unsupported(
+        input.package_type.as_deref(),
+        input.layers.as_deref(),
+        input.architectures.as_deref(),
+    )?;
     // `FunctionName` may be an ARN here too; a qualifier makes no sense on creation.
     let name = match gust_model::parse_function_ref(&input.function_name) {
         Some(r) if r.qualifier.is_none() => r.name,
@@ -214,7 +246,10 @@ pub(crate) async fn create_function(api: &Api, input: CreateFunctionRequest) -> 
         timeout: input.timeout.unwrap_or(limits::DEFAULT_TIMEOUT_S),
         memory_size: input.memory_size.unwrap_or(limits::DEFAULT_MEMORY_MB),
         ephemeral_storage: input.ephemeral_storage.map_or(512, |e| e.size),
-        environment: input.environment.and_then(|e| e.variables).unwrap_or_default(),
+        environment: input
+            .environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default(),
     };
     validate(&config)?;
     let zip = code_zip(input.code.unwrap_or_default(), "CreateFunction")?;
@@ -242,7 +277,10 @@ pub(crate) async fn create_function(api: &Api, input: CreateFunctionRequest) -> 
     }
     let record = Arc::new(record);
     api.shared.cache_put(record.clone());
-    state.invoker.function_changed(&name, Some(record.clone())).await;
+    state
+        .invoker
+        .function_changed(&name, Some(record.clone()))
+        .await;
     tracing::info!(function = %name, runtime = %record.config.runtime, code = %record.code_id, "function created");
     Reply::json(201, &configuration(api, &record))
 }
@@ -250,26 +288,39 @@ pub(crate) async fn create_function(api: &Api, input: CreateFunctionRequest) -> 
 /// `GetFunction`.
 pub(crate) async fn get_function(api: &Api, name: &str) -> Result<Reply, LambdaError> {
     let record = require(api, name).await?;
-    let location = format!("{}/2015-03-31/functions/{}/code", api.state.endpoint_url.trim_end_matches('/'), name);
+    let location = format!(
+        "{}/2015-03-31/functions/{}/code",
+        api.state.endpoint_url.trim_end_matches('/'),
+        name
+    );
     let resp = GetFunctionResponse {
         configuration: configuration(api, &record),
-        code: FunctionCodeLocation { repository_type: "S3", location },
+        code: FunctionCodeLocation {
+            repository_type: "S3",
+            location,
+        },
         tags: (!record.tags.is_empty()).then(|| record.tags.clone()),
-        concurrency: record
-            .reserved_concurrency
-            .map(|n| Concurrency { reserved_concurrent_executions: Some(n) }),
+        concurrency: record.reserved_concurrency.map(|n| Concurrency {
+            reserved_concurrent_executions: Some(n),
+        }),
     };
     Reply::json(200, &resp)
 }
 
 /// `GetFunctionConfiguration`.
-pub(crate) async fn get_function_configuration(api: &Api, name: &str) -> Result<Reply, LambdaError> {
+pub(crate) async fn get_function_configuration(
+    api: &Api,
+    name: &str,
+) -> Result<Reply, LambdaError> {
     let record = require(api, name).await?;
     Reply::json(200, &configuration(api, &record))
 }
 
 /// `GET …/functions/{name}/code`: the stored zip that `GetFunction`'s `Code.Location` names.
-pub(crate) async fn download_code(api: &Api, name: &str) -> Result<axum::response::Response, LambdaError> {
+pub(crate) async fn download_code(
+    api: &Api,
+    name: &str,
+) -> Result<axum::response::Response, LambdaError> {
     use axum::response::IntoResponse as _;
     let record = require(api, name).await?;
     let path = api.state.store.code_zip(&record.code_id);
@@ -277,17 +328,40 @@ pub(crate) async fn download_code(api: &Api, name: &str) -> Result<axum::respons
         tracing::error!(function = name, path = %path.display(), error = %e, "stored package unreadable");
         LambdaError::Internal(format!("the stored package of {name} cannot be read: {e}"))
     })?;
-    Ok((http::StatusCode::OK, [(http::header::CONTENT_TYPE, "application/zip")], bytes).into_response())
+    Ok((
+        http::StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/zip")],
+        bytes,
+    )
+        .into_response())
 }
 
 /// `ListFunctions`, ordered by name; `NextMarker` is the last name of a full page.
-pub(crate) async fn list_functions(api: &Api, marker: Option<String>, max_items: usize) -> Result<Reply, LambdaError> {
-    let mut records = api.state.store.list_functions(marker.as_deref(), max_items + 1).await?;
+pub(crate) async fn list_functions(
+    api: &Api,
+    marker: Option<String>,
+    max_items: usize,
+) -> Result<Reply, LambdaError> {
+    let mut records = api
+        .state
+        .store
+        .list_functions(marker.as_deref(), max_items + 1)
+        .await?;
     let more = records.len() > max_items;
     records.truncate(max_items);
-    let next_marker = if more { records.last().map(|r| r.config.name.clone()) } else { None };
+    let next_marker = if more {
+        records.last().map(|r| r.config.name.clone())
+    } else {
+        None
+    };
     let functions = records.iter().map(|r| configuration(api, r)).collect();
-    Reply::json(200, &ListFunctionsResponse { next_marker, functions })
+    Reply::json(
+        200,
+        &ListFunctionsResponse {
+            next_marker,
+            functions,
+        },
+    )
 }
 
 /// `UpdateFunctionCode`.
@@ -306,17 +380,28 @@ pub(crate) async fn update_function_code(
     let zip = code_zip(code, "UpdateFunctionCode")?;
     // Fail fast on a missing function or a stale revision before storing the package.
     let current = require(api, name).await?;
-    if input.revision_id.as_deref().is_some_and(|r| r != current.revision_id) {
+    if input
+        .revision_id
+        .as_deref()
+        .is_some_and(|r| r != current.revision_id)
+    {
         return Err(LambdaError::RevisionMismatch);
     }
     let code = store_code(api, &zip).await?;
     let dry_run = input.dry_run.unwrap_or(false);
-    let record = modify(api, name, input.revision_id.as_deref(), Change::Definition, dry_run, |r| {
-        r.code_id = code.code_id;
-        r.code_sha256 = code.sha256_b64;
-        r.code_size = code.size;
-        Ok(())
-    })
+    let record = modify(
+        api,
+        name,
+        input.revision_id.as_deref(),
+        Change::Definition,
+        dry_run,
+        |r| {
+            r.code_id = code.code_id;
+            r.code_sha256 = code.sha256_b64;
+            r.code_size = code.size;
+            Ok(())
+        },
+    )
     .await?;
     Reply::json(200, &configuration(api, &record))
 }
@@ -329,39 +414,46 @@ pub(crate) async fn update_function_configuration(
 ) -> Result<Reply, LambdaError> {
     refuse_unsupported(None, input.layers.as_deref(), None)?;
     let revision = input.revision_id.clone();
-    let record = modify(api, name, revision.as_deref(), Change::Definition, false, |r| {
-        let c = &mut r.config;
-        if let Some(v) = input.role {
-            c.role = v;
-        }
-        if let Some(v) = input.handler {
-            c.handler = v;
-        }
-        if let Some(v) = input.description {
-            c.description = v;
-        }
-        if let Some(v) = input.timeout {
-            c.timeout = v;
-        }
-        if let Some(v) = input.memory_size {
-            c.memory_size = v;
-        }
-        if let Some(v) = input.runtime {
-            c.runtime = v;
-        }
-        if let Some(v) = input.ephemeral_storage {
-            c.ephemeral_storage = v.size;
-        }
-        if let Some(env) = input.environment {
-            c.environment = env.variables.unwrap_or_default();
-        }
-        validate(c)?;
-        if let Some(p) = input.gust_provisioned_concurrency {
-            check_provisioned(p, r.reserved_concurrency)?;
-            r.provisioned_concurrency = p;
-        }
-        Ok(())
-    })
+    let record = modify(
+        api,
+        name,
+        revision.as_deref(),
+        Change::Definition,
+        false,
+        |r| {
+            let c = &mut r.config;
+            if let Some(v) = input.role {
+                c.role = v;
+            }
+            if let Some(v) = input.handler {
+                c.handler = v;
+            }
+            if let Some(v) = input.description {
+                c.description = v;
+            }
+            if let Some(v) = input.timeout {
+                c.timeout = v;
+            }
+            if let Some(v) = input.memory_size {
+                c.memory_size = v;
+            }
+            if let Some(v) = input.runtime {
+                c.runtime = v;
+            }
+            if let Some(v) = input.ephemeral_storage {
+                c.ephemeral_storage = v.size;
+            }
+            if let Some(env) = input.environment {
+                c.environment = env.variables.unwrap_or_default();
+            }
+            validate(c)?;
+            if let Some(p) = input.gust_provisioned_concurrency {
+                check_provisioned(p, r.reserved_concurrency)?;
+                r.provisioned_concurrency = p;
+            }
+            Ok(())
+        },
+    )
     .await?;
     Reply::json(200, &configuration(api, &record))
 }
@@ -381,7 +473,11 @@ pub(crate) async fn delete_function(api: &Api, name: &str) -> Result<Reply, Lamb
 }
 
 /// `PutFunctionConcurrency`.
-pub(crate) async fn put_concurrency(api: &Api, name: &str, reserved: u32) -> Result<Reply, LambdaError> {
+pub(crate) async fn put_concurrency(
+    api: &Api,
+    name: &str,
+    reserved: u32,
+) -> Result<Reply, LambdaError> {
     modify(api, name, None, Change::Concurrency, false, |r| {
         if r.provisioned_concurrency > reserved {
             return Err(LambdaError::InvalidParameter(format!(
@@ -393,13 +489,23 @@ pub(crate) async fn put_concurrency(api: &Api, name: &str, reserved: u32) -> Res
         Ok(())
     })
     .await?;
-    Reply::json(200, &Concurrency { reserved_concurrent_executions: Some(reserved) })
+    Reply::json(
+        200,
+        &Concurrency {
+            reserved_concurrent_executions: Some(reserved),
+        },
+    )
 }
 
 /// `GetFunctionConcurrency`: `{}` when none is reserved.
 pub(crate) async fn get_concurrency(api: &Api, name: &str) -> Result<Reply, LambdaError> {
     let record = require(api, name).await?;
-    Reply::json(200, &Concurrency { reserved_concurrent_executions: record.reserved_concurrency })
+    Reply::json(
+        200,
+        &Concurrency {
+            reserved_concurrent_executions: record.reserved_concurrency,
+        },
+    )
 }
 
 /// `DeleteFunctionConcurrency`: 204.
@@ -413,7 +519,11 @@ pub(crate) async fn delete_concurrency(api: &Api, name: &str) -> Result<Reply, L
 }
 
 /// `TagResource`: 204.
-pub(crate) async fn tag_resource(api: &Api, name: &str, tags: BTreeMap<String, String>) -> Result<Reply, LambdaError> {
+pub(crate) async fn tag_resource(
+    api: &Api,
+    name: &str,
+    tags: BTreeMap<String, String>,
+) -> Result<Reply, LambdaError> {
     modify(api, name, None, Change::Tags, false, |r| {
         r.tags.extend(tags);
         Ok(())
@@ -423,7 +533,11 @@ pub(crate) async fn tag_resource(api: &Api, name: &str, tags: BTreeMap<String, S
 }
 
 /// `UntagResource`: 204.
-pub(crate) async fn untag_resource(api: &Api, name: &str, keys: Vec<String>) -> Result<Reply, LambdaError> {
+pub(crate) async fn untag_resource(
+    api: &Api,
+    name: &str,
+    keys: Vec<String>,
+) -> Result<Reply, LambdaError> {
     modify(api, name, None, Change::Tags, false, |r| {
         for k in &keys {
             r.tags.remove(k);
@@ -437,7 +551,12 @@ pub(crate) async fn untag_resource(api: &Api, name: &str, keys: Vec<String>) -> 
 /// `ListTags`.
 pub(crate) async fn list_tags(api: &Api, name: &str) -> Result<Reply, LambdaError> {
     let record = require(api, name).await?;
-    Reply::json(200, &ListTagsResponse { tags: record.tags.clone() })
+    Reply::json(
+        200,
+        &ListTagsResponse {
+            tags: record.tags.clone(),
+        },
+    )
 }
 
 /// `GetAccountSettings`: Lambda's quotas and this installation's usage.
@@ -448,7 +567,11 @@ pub(crate) async fn get_account_settings(api: &Api) -> Result<Reply, LambdaError
     let (mut count, mut total, mut reserved) = (0u64, 0u64, 0u64);
     let mut after: Option<String> = None;
     loop {
-        let page = api.state.store.list_functions(after.as_deref(), 1000).await?;
+        let page = api
+            .state
+            .store
+            .list_functions(after.as_deref(), 1000)
+            .await?;
         let Some(last) = page.last() else { break };
         after = Some(last.config.name.clone());
         for r in &page {
@@ -469,16 +592,29 @@ pub(crate) async fn get_account_settings(api: &Api) -> Result<Reply, LambdaError
                 concurrent_executions: concurrent,
                 unreserved_concurrent_executions: unreserved,
             },
-            account_usage: AccountUsage { total_code_size: total, function_count: count },
+            account_usage: AccountUsage {
+                total_code_size: total,
+                function_count: count,
+            },
         },
     )
 }
 
 /// Gust extension: a function's log lines after `after`, or its last `limit` lines.
 /// Works for deleted functions too, since their logs are kept.
-pub(crate) async fn read_logs(api: &Api, name: &str, after: i64, limit: usize, tail: bool) -> Result<Reply, LambdaError> {
+pub(crate) async fn read_logs(
+    api: &Api,
+    name: &str,
+    after: i64,
+    limit: usize,
+    tail: bool,
+) -> Result<Reply, LambdaError> {
     let store = &api.state.store;
-    let lines = if tail { store.tail_logs(name, limit).await? } else { store.read_logs(name, after, limit).await? };
+    let lines = if tail {
+        store.tail_logs(name, limit).await?
+    } else {
+        store.read_logs(name, after, limit).await?
+    };
     let events = lines
         .into_iter()
         .map(|l| LogEvent {

@@ -20,7 +20,11 @@ use crate::handlers::require;
 use crate::request::{InvocationType, InvokeInput};
 use crate::Api;
 
-pub(crate) async fn invoke(api: &Api, input: InvokeInput, request_id: &str) -> Result<Response, LambdaError> {
+pub(crate) async fn invoke(
+    api: &Api,
+    input: InvokeInput,
+    request_id: &str,
+) -> Result<Response, LambdaError> {
     let record = require(api, &input.name).await?;
     let mut resp = match input.invocation_type {
         InvocationType::DryRun => StatusCode::NO_CONTENT.into_response(),
@@ -53,12 +57,19 @@ pub(crate) async fn invoke(api: &Api, input: InvokeInput, request_id: &str) -> R
                 .await?;
             let mut resp = (StatusCode::OK, out.payload).into_response();
             let h = resp.headers_mut();
-            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if let Some(v) = out.function_error.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Some(v) = out
+                .function_error
+                .and_then(|e| HeaderValue::from_str(&e).ok())
+            {
                 h.insert("x-amz-function-error", v);
             }
             if input.tail_log {
-                let tail = base64::engine::general_purpose::STANDARD.encode(out.log_tail.unwrap_or_default());
+                let tail = base64::engine::general_purpose::STANDARD
+                    .encode(out.log_tail.unwrap_or_default());
                 if let Ok(v) = HeaderValue::from_str(&tail) {
                     h.insert("x-amz-log-result", v);
                 }
@@ -68,7 +79,10 @@ pub(crate) async fn invoke(api: &Api, input: InvokeInput, request_id: &str) -> R
     };
     let h = resp.headers_mut();
     if input.invocation_type == InvocationType::RequestResponse {
-        h.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+        h.insert(
+            "x-amz-executed-version",
+            HeaderValue::from_static("$LATEST"),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(gust_aws::REQUEST_ID_HEADER, v);

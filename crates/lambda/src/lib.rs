@@ -90,7 +90,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new() -> Shared {
-        Shared { wake: Notify::new(), locks: Mutex::new(HashMap::new()), cache: RwLock::new(HashMap::new()) }
+        Shared {
+            wake: Notify::new(),
+            locks: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Serializes every change (and cache fill) of one function.
@@ -113,7 +117,11 @@ impl Shared {
     }
 
     pub(crate) fn cached(&self, name: &str) -> Option<Arc<FunctionRecord>> {
-        self.cache.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Call only while holding [`Shared::lock`] for the record's name.
@@ -124,7 +132,10 @@ impl Shared {
 
     /// Call only while holding [`Shared::lock`] for `name`.
     pub(crate) fn cache_remove(&self, name: &str) {
-        self.cache.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
     }
 }
 
@@ -135,7 +146,10 @@ static REGISTRY: Registry = Mutex::new(Vec::new());
 pub(crate) fn shared(state: &Arc<LambdaState>) -> Arc<Shared> {
     let mut reg = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
     reg.retain(|(w, _)| w.strong_count() > 0);
-    if let Some((_, s)) = reg.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(state))) {
+    if let Some((_, s)) = reg
+        .iter()
+        .find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(state)))
+    {
         return s.clone();
     }
     let s = Arc::new(Shared::new());
@@ -152,11 +166,20 @@ pub(crate) struct Api {
 
 /// The Lambda API as an axum router (no fallback, so the server can merge it with others).
 pub fn router(state: Arc<LambdaState>) -> Router {
-    let api = Api { shared: shared(&state), state };
+    let api = Api {
+        shared: shared(&state),
+        state,
+    };
     let r = |route: Route| request::endpoint(api.clone(), route);
     Router::new()
-        .route("/2015-03-31/functions", post(r(Route::CreateFunction)).get(r(Route::ListFunctions)))
-        .route("/2015-03-31/functions/", post(r(Route::CreateFunction)).get(r(Route::ListFunctions)))
+        .route(
+            "/2015-03-31/functions",
+            post(r(Route::CreateFunction)).get(r(Route::ListFunctions)),
+        )
+        .route(
+            "/2015-03-31/functions/",
+            post(r(Route::CreateFunction)).get(r(Route::ListFunctions)),
+        )
         .route(
             "/2015-03-31/functions/{FunctionName}",
             get(r(Route::GetFunction)).delete(r(Route::DeleteFunction)),
@@ -169,17 +192,34 @@ pub fn router(state: Arc<LambdaState>) -> Router {
             "/2015-03-31/functions/{FunctionName}/code",
             put(r(Route::UpdateFunctionCode)).get(r(Route::DownloadCode)),
         )
-        .route("/2015-03-31/functions/{FunctionName}/invocations", post(r(Route::Invoke)))
+        .route(
+            "/2015-03-31/functions/{FunctionName}/invocations",
+            post(r(Route::Invoke)),
+        )
         .route(
             "/2017-10-31/functions/{FunctionName}/concurrency",
             put(r(Route::PutFunctionConcurrency)).delete(r(Route::DeleteFunctionConcurrency)),
         )
-        .route("/2019-09-30/functions/{FunctionName}/concurrency", get(r(Route::GetFunctionConcurrency)))
+        .route(
+            "/2019-09-30/functions/{FunctionName}/concurrency",
+            get(r(Route::GetFunctionConcurrency)),
+        )
         .route(
             "/2017-03-31/tags/{Resource}",
-            get(r(Route::ListTags)).post(r(Route::TagResource)).delete(r(Route::UntagResource)),
+            get(r(Route::ListTags))
+                .post(r(Route::TagResource))
+                .delete(r(Route::UntagResource)),
         )
-        .route("/2016-08-19/account-settings", get(r(Route::GetAccountSettings)))
-        .route("/2016-08-19/account-settings/", get(r(Route::GetAccountSettings)))
-        .route("/gust/v1/functions/{FunctionName}/logs", get(r(Route::ReadLogs)))
+        .route(
+            "/2016-08-19/account-settings",
+            get(r(Route::GetAccountSettings)),
+        )
+        .route(
+            "/2016-08-19/account-settings/",
+            get(r(Route::GetAccountSettings)),
+        )
+        .route(
+            "/gust/v1/functions/{FunctionName}/logs",
+            get(r(Route::ReadLogs)),
+        )
 }

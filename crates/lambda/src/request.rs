@@ -75,29 +75,69 @@ pub struct InvokeInput {
 #[derive(Debug)]
 pub enum Operation {
     CreateFunction(Box<CreateFunctionRequest>),
-    ListFunctions { marker: Option<String>, max_items: usize },
-    GetFunction { name: String },
-    GetFunctionConfiguration { name: String },
-    UpdateFunctionCode { name: String, input: UpdateFunctionCodeRequest },
-    UpdateFunctionConfiguration { name: String, input: Box<UpdateFunctionConfigurationRequest> },
-    DeleteFunction { name: String },
-    DownloadCode { name: String },
+    ListFunctions {
+        marker: Option<String>,
+        max_items: usize,
+    },
+    GetFunction {
+        name: String,
+    },
+    GetFunctionConfiguration {
+        name: String,
+    },
+    UpdateFunctionCode {
+        name: String,
+        input: UpdateFunctionCodeRequest,
+    },
+    UpdateFunctionConfiguration {
+        name: String,
+        input: Box<UpdateFunctionConfigurationRequest>,
+    },
+    DeleteFunction {
+        name: String,
+    },
+    DownloadCode {
+        name: String,
+    },
     Invoke(InvokeInput),
-    PutFunctionConcurrency { name: String, reserved: u32 },
-    GetFunctionConcurrency { name: String },
-    DeleteFunctionConcurrency { name: String },
-    TagResource { name: String, tags: BTreeMap<String, String> },
-    UntagResource { name: String, keys: Vec<String> },
-    ListTags { name: String },
+    PutFunctionConcurrency {
+        name: String,
+        reserved: u32,
+    },
+    GetFunctionConcurrency {
+        name: String,
+    },
+    DeleteFunctionConcurrency {
+        name: String,
+    },
+    TagResource {
+        name: String,
+        tags: BTreeMap<String, String>,
+    },
+    UntagResource {
+        name: String,
+        keys: Vec<String>,
+    },
+    ListTags {
+        name: String,
+    },
     GetAccountSettings,
     /// Gust extension: `tail` set means the last `limit` lines, otherwise lines after `after`.
-    ReadLogs { name: String, after: i64, limit: usize, tail: bool },
+    ReadLogs {
+        name: String,
+        after: i64,
+        limit: usize,
+        tail: bool,
+    },
 }
 
 type BoxResponse = Pin<Box<dyn Future<Output = Response> + Send>>;
 
 /// The axum handler for `route`: parse, dispatch, render.
-pub(crate) fn endpoint(api: Api, route: Route) -> impl Fn(Request) -> BoxResponse + Clone + Send + Sync + 'static {
+pub(crate) fn endpoint(
+    api: Api,
+    route: Route,
+) -> impl Fn(Request) -> BoxResponse + Clone + Send + Sync + 'static {
     move |req: Request| {
         let api = api.clone();
         Box::pin(async move {
@@ -118,24 +158,37 @@ async fn dispatch(api: &Api, op: Operation, request_id: &str) -> Result<Response
     use Operation as O;
     let resp = match op {
         O::CreateFunction(input) => handlers::create_function(api, *input).await?,
-        O::ListFunctions { marker, max_items } => handlers::list_functions(api, marker, max_items).await?,
+        O::ListFunctions { marker, max_items } => {
+            handlers::list_functions(api, marker, max_items).await?
+        }
         O::GetFunction { name } => handlers::get_function(api, &name).await?,
-        O::GetFunctionConfiguration { name } => handlers::get_function_configuration(api, &name).await?,
-        O::UpdateFunctionCode { name, input } => handlers::update_function_code(api, &name, input).await?,
+        O::GetFunctionConfiguration { name } => {
+            handlers::get_function_configuration(api, &name).await?
+        }
+        O::UpdateFunctionCode { name, input } => {
+            handlers::update_function_code(api, &name, input).await?
+        }
         O::UpdateFunctionConfiguration { name, input } => {
             handlers::update_function_configuration(api, &name, *input).await?
         }
         O::DeleteFunction { name } => handlers::delete_function(api, &name).await?,
         O::DownloadCode { name } => return handlers::download_code(api, &name).await,
         O::Invoke(input) => return invoke::invoke(api, input, request_id).await,
-        O::PutFunctionConcurrency { name, reserved } => handlers::put_concurrency(api, &name, reserved).await?,
+        O::PutFunctionConcurrency { name, reserved } => {
+            handlers::put_concurrency(api, &name, reserved).await?
+        }
         O::GetFunctionConcurrency { name } => handlers::get_concurrency(api, &name).await?,
         O::DeleteFunctionConcurrency { name } => handlers::delete_concurrency(api, &name).await?,
         O::TagResource { name, tags } => handlers::tag_resource(api, &name, tags).await?,
         O::UntagResource { name, keys } => handlers::untag_resource(api, &name, keys).await?,
         O::ListTags { name } => handlers::list_tags(api, &name).await?,
         O::GetAccountSettings => handlers::get_account_settings(api).await?,
-        O::ReadLogs { name, after, limit, tail } => handlers::read_logs(api, &name, after, limit, tail).await?,
+        O::ReadLogs {
+            name,
+            after,
+            limit,
+            tail,
+        } => handlers::read_logs(api, &name, after, limit, tail).await?,
     };
     Ok(resp.into_response(request_id))
 }
@@ -149,17 +202,29 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn json(status: u16, value: &impl serde::Serialize) -> Result<Reply, LambdaError> {
-        let body = serde_json::to_vec(value).map_err(|e| LambdaError::Internal(format!("encoding the response: {e}")))?;
-        Ok(Reply { status: status_code(status), body: Some(body) })
+        let body = serde_json::to_vec(value)
+            .map_err(|e| LambdaError::Internal(format!("encoding the response: {e}")))?;
+        Ok(Reply {
+            status: status_code(status),
+            body: Some(body),
+        })
     }
 
     pub(crate) fn empty(status: u16) -> Reply {
-        Reply { status: status_code(status), body: None }
+        Reply {
+            status: status_code(status),
+            body: None,
+        }
     }
 
     fn into_response(self, request_id: &str) -> Response {
         let mut resp = match self.body {
-            Some(body) => (self.status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Some(body) => (
+                self.status,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
             None => self.status.into_response(),
         };
         if let Ok(v) = http::HeaderValue::from_str(request_id) {
@@ -184,7 +249,13 @@ impl Operation {
         let unqualified = || function_name(path.as_deref(), &query, region, false);
         let op = match route {
             Route::CreateFunction => {
-                let body = read_body(body, MAX_CODE_REQUEST, "CreateFunction", "RequestEntityTooLargeException").await?;
+                let body = read_body(
+                    body,
+                    MAX_CODE_REQUEST,
+                    "CreateFunction",
+                    "RequestEntityTooLargeException",
+                )
+                .await?;
                 Operation::CreateFunction(Box::new(json_body(&body)?))
             }
             Route::ListFunctions => {
@@ -203,14 +274,22 @@ impl Operation {
                 Operation::ListFunctions { marker, max_items }
             }
             Route::GetFunction => Operation::GetFunction { name: name()? },
-            Route::GetFunctionConfiguration => Operation::GetFunctionConfiguration { name: name()? },
+            Route::GetFunctionConfiguration => {
+                Operation::GetFunctionConfiguration { name: name()? }
+            }
             Route::DeleteFunction => {
                 if let Some(q) = qualifier(path.as_deref(), &query) {
                     let name = unqualified_name(path.as_deref())?;
                     return Err(if q == "$LATEST" {
-                        LambdaError::InvalidParameter("$LATEST version cannot be deleted without deleting the function.".into())
+                        LambdaError::InvalidParameter(
+                            "$LATEST version cannot be deleted without deleting the function."
+                                .into(),
+                        )
                     } else {
-                        LambdaError::FunctionNotFound(format!("{}:{q}", gust_model::function_arn(region, &name)))
+                        LambdaError::FunctionNotFound(format!(
+                            "{}:{q}",
+                            gust_model::function_arn(region, &name)
+                        ))
                     });
                 }
                 Operation::DeleteFunction { name: name()? }
@@ -218,14 +297,25 @@ impl Operation {
             Route::DownloadCode => Operation::DownloadCode { name: name()? },
             Route::UpdateFunctionCode => {
                 let name = unqualified()?;
-                let body =
-                    read_body(body, MAX_CODE_REQUEST, "UpdateFunctionCode", "RequestEntityTooLargeException").await?;
-                Operation::UpdateFunctionCode { name, input: json_body(&body)? }
+                let body = read_body(
+                    body,
+                    MAX_CODE_REQUEST,
+                    "UpdateFunctionCode",
+                    "RequestEntityTooLargeException",
+                )
+                .await?;
+                Operation::UpdateFunctionCode {
+                    name,
+                    input: json_body(&body)?,
+                }
             }
             Route::UpdateFunctionConfiguration => {
                 let name = unqualified()?;
                 let body = read_small_body(body, "UpdateFunctionConfiguration").await?;
-                Operation::UpdateFunctionConfiguration { name, input: Box::new(json_body(&body)?) }
+                Operation::UpdateFunctionConfiguration {
+                    name,
+                    input: Box::new(json_body(&body)?),
+                }
             }
             Route::Invoke => Operation::Invoke(parse_invoke(name()?, headers, body).await?),
             Route::PutFunctionConcurrency => {
@@ -239,8 +329,12 @@ impl Operation {
                 })?;
                 Operation::PutFunctionConcurrency { name, reserved }
             }
-            Route::GetFunctionConcurrency => Operation::GetFunctionConcurrency { name: unqualified()? },
-            Route::DeleteFunctionConcurrency => Operation::DeleteFunctionConcurrency { name: unqualified()? },
+            Route::GetFunctionConcurrency => Operation::GetFunctionConcurrency {
+                name: unqualified()?,
+            },
+            Route::DeleteFunctionConcurrency => Operation::DeleteFunctionConcurrency {
+                name: unqualified()?,
+            },
             Route::TagResource => {
                 let name = unqualified()?;
                 let body = read_small_body(body, "TagResource").await?;
@@ -248,34 +342,57 @@ impl Operation {
                 Operation::TagResource { name, tags: t.tags }
             }
             Route::UntagResource => {
-                let keys = query.iter().filter(|(k, _)| k == "tagKeys").map(|(_, v)| v.clone()).collect();
-                Operation::UntagResource { name: unqualified()?, keys }
+                let keys = query
+                    .iter()
+                    .filter(|(k, _)| k == "tagKeys")
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                Operation::UntagResource {
+                    name: unqualified()?,
+                    keys,
+                }
             }
-            Route::ListTags => Operation::ListTags { name: unqualified()? },
+            Route::ListTags => Operation::ListTags {
+                name: unqualified()?,
+            },
             Route::GetAccountSettings => Operation::GetAccountSettings,
             Route::ReadLogs => {
-                let number = |key: &str, default: i64, min: i64, max: i64| -> Result<i64, LambdaError> {
-                    match query_value(&query, key) {
-                        None => Ok(default),
-                        Some(v) => match v.parse::<i64>() {
-                            Ok(n) if (min..=max).contains(&n) => Ok(n),
-                            _ => Err(LambdaError::InvalidParameter(format!(
+                let number =
+                    |key: &str, default: i64, min: i64, max: i64| -> Result<i64, LambdaError> {
+                        match query_value(&query, key) {
+                            None => Ok(default),
+                            Some(v) => match v.parse::<i64>() {
+                                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                                _ => Err(LambdaError::InvalidParameter(format!(
                                 "Value '{v}' at '{key}' must be an integer between {min} and {max}"
                             ))),
-                        },
-                    }
-                };
+                            },
+                        }
+                    };
                 let tail = query_value(&query, "tail").is_some();
-                let limit = if tail { number("tail", 100, 1, 10_000)? } else { number("limit", 100, 1, 10_000)? };
+                let limit = if tail {
+                    number("tail", 100, 1, 10_000)?
+                } else {
+                    number("limit", 100, 1, 10_000)?
+                };
                 let after = number("after", 0, i64::MIN, i64::MAX)?;
-                Operation::ReadLogs { name: unqualified()?, after, limit: limit as usize, tail }
+                Operation::ReadLogs {
+                    name: unqualified()?,
+                    after,
+                    limit: limit as usize,
+                    tail,
+                }
             }
         };
         Ok(op)
     }
 }
 
-async fn parse_invoke(name: String, headers: &HeaderMap, body: axum::body::Body) -> Result<InvokeInput, LambdaError> {
+async fn parse_invoke(
+    name: String,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<InvokeInput, LambdaError> {
     let invocation_type = match header(headers, "x-amz-invocation-type")? {
         None | Some("RequestResponse") => InvocationType::RequestResponse,
         Some("Event") => InvocationType::Event,
@@ -301,14 +418,24 @@ async fn parse_invoke(name: String, headers: &HeaderMap, body: axum::body::Body)
         _ => limits::MAX_SYNC_PAYLOAD,
     };
     let payload = read_body(body, limit, "InvokeFunction", "RequestTooLargeException").await?;
-    let payload = if payload.is_empty() { Bytes::from_static(b"{}") } else { payload };
+    let payload = if payload.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        payload
+    };
     if invocation_type != InvocationType::DryRun {
         // Validating without building a tree: the runtime hands the payload on as bytes.
         serde_json::from_slice::<serde::de::IgnoredAny>(&payload).map_err(|e| {
             LambdaError::InvalidRequestContent(format!("Could not parse payload into json: {e}"))
         })?;
     }
-    Ok(InvokeInput { name, invocation_type, tail_log, client_context, payload })
+    Ok(InvokeInput {
+        name,
+        invocation_type,
+        tail_log,
+        client_context,
+        payload,
+    })
 }
 
 /// The single `{…}` path parameter of the matched route (already percent-decoded by axum),
@@ -329,20 +456,24 @@ fn query_pairs(uri: &http::Uri) -> Result<Vec<(String, String)>, LambdaError> {
     }
     Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|q| q.0)
-        .map_err(|e| LambdaError::InvalidParameter(format!("malformed query string: {}", e.body_text())))
+        .map_err(|e| {
+            LambdaError::InvalidParameter(format!("malformed query string: {}", e.body_text()))
+        })
 }
 
 fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, LambdaError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(Some)
-            .map_err(|_| LambdaError::InvalidParameter(format!("the {name} header is not valid text"))),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            LambdaError::InvalidParameter(format!("the {name} header is not valid text"))
+        }),
     }
 }
 
@@ -356,7 +487,9 @@ fn invalid_name(raw: &str) -> LambdaError {
 
 fn unqualified_name(raw: Option<&str>) -> Result<String, LambdaError> {
     let raw = raw.unwrap_or_default();
-    parse_function_ref(raw).map(|r| r.name).ok_or_else(|| invalid_name(raw))
+    parse_function_ref(raw)
+        .map(|r| r.name)
+        .ok_or_else(|| invalid_name(raw))
 }
 
 /// The qualifier named by the path (`name:q`) or the `Qualifier` query parameter.
@@ -387,17 +520,27 @@ fn function_name(
     }
     match r.qualifier.as_deref().or(from_query) {
         None | Some("$LATEST") => Ok(r.name),
-        Some(q) if allow_qualifier => {
-            Err(LambdaError::FunctionNotFound(format!("{}:{q}", gust_model::function_arn(region, &r.name))))
-        }
+        Some(q) if allow_qualifier => Err(LambdaError::FunctionNotFound(format!(
+            "{}:{q}",
+            gust_model::function_arn(region, &r.name)
+        ))),
         Some(q) => Err(LambdaError::InvalidParameter(format!(
             "Gust functions have only $LATEST; the qualifier '{q}' is not supported here"
         ))),
     }
 }
 
-async fn read_small_body(body: axum::body::Body, operation: &'static str) -> Result<Bytes, LambdaError> {
-    read_body(body, MAX_SMALL_REQUEST, operation, "RequestEntityTooLargeException").await
+async fn read_small_body(
+    body: axum::body::Body,
+    operation: &'static str,
+) -> Result<Bytes, LambdaError> {
+    read_body(
+        body,
+        MAX_SMALL_REQUEST,
+        operation,
+        "RequestEntityTooLargeException",
+    )
+    .await
 }
 
 /// Buffers at most `limit` bytes; more is Lambda's 413 with `code`.
@@ -409,10 +552,14 @@ async fn read_body(
 ) -> Result<Bytes, LambdaError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(LambdaError::TooLarge { code, limit, operation })
-        }
-        Err(e) => Err(LambdaError::Serialization(format!("could not read the request body: {e}"))),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(LambdaError::TooLarge {
+            code,
+            limit,
+            operation,
+        }),
+        Err(e) => Err(LambdaError::Serialization(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -421,7 +568,9 @@ async fn read_body(
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, LambdaError> {
     let body: &[u8] = if body.is_empty() { b"{}" } else { body };
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => LambdaError::InvalidParameter(format!("invalid request: {e}")),
+        serde_json::error::Category::Data => {
+            LambdaError::InvalidParameter(format!("invalid request: {e}"))
+        }
         _ => LambdaError::Serialization(format!("could not parse the request body as JSON: {e}")),
     })
 }
@@ -431,34 +580,63 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn function_names_and_qualifiers() {
         let r = "us-east-1";
-        assert_eq!(function_name(Some("f"), &[], r, true).ok(), Some("f".into()));
+        assert_eq!(
+            function_name(Some("f"), &[], r, true).ok(),
+            Some("f".into())
+        );
         let arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
-        assert_eq!(function_name(Some(arn), &[], r, false).ok(), Some("f".into()));
-        assert_eq!(function_name(Some("f:$LATEST"), &[], r, true).ok(), Some("f".into()));
-        assert_eq!(function_name(Some("f"), &q(&[("Qualifier", "$LATEST")]), r, true).ok(), Some("f".into()));
-        let e = function_name(Some("f:1"), &[], r, true).err().map(|e| e.code());
+        assert_eq!(
+            function_name(Some(arn), &[], r, false).ok(),
+            Some("f".into())
+        );
+        assert_eq!(
+            function_name(Some("f:$LATEST"), &[], r, true).ok(),
+            Some("f".into())
+        );
+        assert_eq!(
+            function_name(Some("f"), &q(&[("Qualifier", "$LATEST")]), r, true).ok(),
+            Some("f".into())
+        );
+        let e = function_name(Some("f:1"), &[], r, true)
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("ResourceNotFoundException"));
-        let e = function_name(Some("f:1"), &[], r, false).err().map(|e| e.code());
+        let e = function_name(Some("f:1"), &[], r, false)
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("InvalidParameterValueException"));
-        let e = function_name(Some("f:1"), &q(&[("Qualifier", "2")]), r, true).err().map(|e| e.code());
+        let e = function_name(Some("f:1"), &q(&[("Qualifier", "2")]), r, true)
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("InvalidParameterValueException"));
-        let e = function_name(Some("bad name"), &[], r, true).err().map(|e| e.code());
+        let e = function_name(Some("bad name"), &[], r, true)
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("InvalidParameterValueException"));
     }
 
     #[test]
     fn json_errors_are_classified() {
-        let e = json_body::<Concurrency>(b"{not json").err().map(|e| e.code());
+        let e = json_body::<Concurrency>(b"{not json")
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("SerializationException"));
-        let e = json_body::<Concurrency>(br#"{"ReservedConcurrentExecutions":"x"}"#).err().map(|e| e.code());
+        let e = json_body::<Concurrency>(br#"{"ReservedConcurrentExecutions":"x"}"#)
+            .err()
+            .map(|e| e.code());
         assert_eq!(e, Some("InvalidParameterValueException"));
-        let c = json_body::<Concurrency>(b"").ok().and_then(|c| c.reserved_concurrent_executions);
+        let c = json_body::<Concurrency>(b"")
+            .ok()
+            .and_then(|c| c.reserved_concurrent_executions);
         assert_eq!(c, None);
     }
 }

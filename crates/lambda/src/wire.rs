@@ -198,17 +198,30 @@ impl FunctionConfiguration {
             last_modified: record.last_modified.clone(),
             code_sha256: record.code_sha256.clone(),
             version: "$LATEST",
-            environment: (!c.environment.is_empty()).then(|| EnvironmentOut { variables: c.environment.clone() }),
-            tracing_config: TracingConfig { mode: "PassThrough" },
+            environment: (!c.environment.is_empty()).then(|| EnvironmentOut {
+                variables: c.environment.clone(),
+            }),
+            tracing_config: TracingConfig {
+                mode: "PassThrough",
+            },
             revision_id: record.revision_id.clone(),
             state: "Active",
             last_update_status: "Successful",
             package_type: "Zip",
             architectures: ["x86_64"],
-            ephemeral_storage: EphemeralStorage { size: c.ephemeral_storage },
-            snap_start: SnapStart { apply_on: "None", optimization_status: "Off" },
-            logging_config: LoggingConfig { log_format: "Text", log_group: format!("/aws/lambda/{}", c.name) },
-            gust_provisioned_concurrency: (record.provisioned_concurrency > 0).then_some(record.provisioned_concurrency),
+            ephemeral_storage: EphemeralStorage {
+                size: c.ephemeral_storage,
+            },
+            snap_start: SnapStart {
+                apply_on: "None",
+                optimization_status: "Off",
+            },
+            logging_config: LoggingConfig {
+                log_format: "Text",
+                log_group: format!("/aws/lambda/{}", c.name),
+            },
+            gust_provisioned_concurrency: (record.provisioned_concurrency > 0)
+                .then_some(record.provisioned_concurrency),
         }
     }
 }

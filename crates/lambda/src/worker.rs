@@ -44,8 +44,14 @@ const MAX_EVENT_AGE_MS: i64 = 6 * 3600 * 1000;
 
 /// Starts the worker for `state`; it runs until `shutdown` becomes `true` (or its sender is
 /// dropped), then waits for the events it has started.
-pub fn spawn_event_worker(state: Arc<LambdaState>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    let api = Api { shared: shared(&state), state };
+pub fn spawn_event_worker(
+    state: Arc<LambdaState>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let api = Api {
+        shared: shared(&state),
+        state,
+    };
     tokio::spawn(run(api, shutdown))
 }
 
@@ -73,7 +79,9 @@ async fn run(api: Api, mut shutdown: watch::Receiver<bool>) {
             }
         }
         let sleep_for = match next_retry {
-            Some(t) => Duration::from_millis((t - now_ms()).clamp(0, POLL_INTERVAL.as_millis() as i64) as u64),
+            Some(t) => Duration::from_millis(
+                (t - now_ms()).clamp(0, POLL_INTERVAL.as_millis() as i64) as u64,
+            ),
             None => POLL_INTERVAL,
         };
         tokio::select! {
@@ -91,7 +99,10 @@ async fn run(api: Api, mut shutdown: watch::Receiver<bool>) {
         }
     }
     if !tasks.is_empty() {
-        tracing::info!(in_flight = tasks.len(), "event worker stopping; waiting for running events");
+        tracing::info!(
+            in_flight = tasks.len(),
+            "event worker stopping; waiting for running events"
+        );
     }
     let mut ignored = None;
     while let Some(done) = tasks.join_next().await {
@@ -119,11 +130,22 @@ enum Outcome {
 
 /// Runs one leased event; returns the time of its retry, if one was scheduled.
 async fn run_event(api: Api, event: QueuedEvent) -> Option<i64> {
-    let QueuedEvent { id, function, payload, attempts, enqueued_ms, .. } = event;
+    let QueuedEvent {
+        id,
+        function,
+        payload,
+        attempts,
+        enqueued_ms,
+        ..
+    } = event;
     let record = match find(&api, &function).await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            tracing::warn!(function, request_id = id, "function no longer exists; event dropped");
+            tracing::warn!(
+                function,
+                request_id = id,
+                "function no longer exists; event dropped"
+            );
             complete(&api, &id).await;
             return None;
         }
@@ -133,7 +155,12 @@ async fn run_event(api: Api, event: QueuedEvent) -> Option<i64> {
         }
     };
     if now_ms() - enqueued_ms > MAX_EVENT_AGE_MS {
-        tracing::warn!(function, request_id = id, attempts, "event older than six hours; dropped");
+        tracing::warn!(
+            function,
+            request_id = id,
+            attempts,
+            "event older than six hours; dropped"
+        );
         complete(&api, &id).await;
         return None;
     }
@@ -148,7 +175,8 @@ async fn run_event(api: Api, event: QueuedEvent) -> Option<i64> {
         Ok(resp) => match resp.function_error {
             None => Outcome::Done,
             Some(kind) => {
-                let excerpt = String::from_utf8_lossy(&resp.payload[..resp.payload.len().min(512)]).into_owned();
+                let excerpt = String::from_utf8_lossy(&resp.payload[..resp.payload.len().min(512)])
+                    .into_owned();
                 Outcome::Failed(format!("function error {kind}: {excerpt}"))
             }
         },
