@@ -8,9 +8,10 @@
 //! - function error or platform error: retries after `event_retry_delays[attempt]` (Lambda:
 //!   twice, after about one and two minutes), then drops it with a warning (destinations and
 //!   dead-letter queues are not implemented yet);
-//! - throttled: tries again a second later without spending a retry, for as long as the event
-//!   is younger than six hours (Lambda's default maximum event age), a simplification of
-//!   Lambda's exponential throttle back-off;
+//! - throttled: tries again later without spending a retry, for as long as the event is
+//!   younger than six hours (Lambda's default maximum event age). The delay grows with the
+//!   event's age (an eighth of it, from one second up to five minutes), which approximates
+//!   Lambda's exponential throttle back-off without storing a throttle count;
 //! - the function was deleted: drops the event.
 //!
 //! A lease outlasts the longest function timeout, so an event is not run twice while its first
@@ -37,8 +38,8 @@ pub const MAX_IN_FLIGHT: usize = limits::DEFAULT_GLOBAL_CONCURRENCY as usize;
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// A leased event is not handed out again for this long: the longest timeout plus a margin.
 const LEASE_MS: i64 = (limits::MAX_TIMEOUT_S as i64 + 60) * 1000;
-/// Delay before a throttled event is tried again.
-const THROTTLE_RETRY_MS: i64 = 1000;
+/// Shortest and longest delay before a throttled event is tried again.
+const THROTTLE_RETRY_MS: (i64, i64) = (1000, 300_000);
 /// Events older than this are dropped instead of being tried again (Lambda's default).
 const MAX_EVENT_AGE_MS: i64 = 6 * 3600 * 1000;
 
@@ -180,7 +181,11 @@ async fn run_event(api: Api, event: QueuedEvent) -> Option<i64> {
                 Outcome::Failed(format!("function error {kind}: {excerpt}"))
             }
         },
-        Err(InvokeError::Throttled { .. }) => Outcome::Later(now_ms() + THROTTLE_RETRY_MS),
+        Err(InvokeError::Throttled { .. }) => {
+            let now = now_ms();
+            let (min, max) = THROTTLE_RETRY_MS;
+            Outcome::Later(now + ((now - enqueued_ms) / 8).clamp(min, max))
+        }
         Err(InvokeError::ShuttingDown) => Outcome::Release,
         Err(e) => Outcome::Failed(e.to_string()),
     };
