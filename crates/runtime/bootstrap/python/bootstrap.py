@@ -41,7 +41,8 @@
 
 import sys
 import os
-import socket
+import io
+import _socket  # not `socket`: that module pulls in selectors and enum (~3 ms)
 import json
 
 _BOOTSTRAP_FILE = os.path.abspath(__file__)
@@ -83,10 +84,30 @@ class RuntimeApi(object):
         )
 
     def _connect(self):
-        sock = socket.create_connection(self.addr)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = sock
-        self.rfile = sock.makefile("rb")
+        host, port = self.addr
+        try:
+            family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+            _socket.inet_pton(family, host)
+            candidates = [(family, (host, port))]
+        except OSError:  # a name, not an address literal
+            candidates = [
+                (info[0], info[4])
+                for info in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+            ]
+        error = None
+        for family, sockaddr in candidates:
+            sock = _socket.socket(family, _socket.SOCK_STREAM)
+            try:
+                sock.connect(sockaddr)
+            except OSError as e:
+                sock.close()
+                error = e
+                continue
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            self.sock = sock
+            self.rfile = io.open(sock.fileno(), "rb", closefd=False)
+            return
+        raise error or OSError("cannot connect to the Runtime API at %s:%s" % self.addr)
 
     def _close(self):
         try:
@@ -819,7 +840,11 @@ def run():
     flush = _flush
 
     while True:
-        headers, body = client.next()
+        try:
+            headers, body = client.next()
+        except (OSError, RuntimeApiError) as e:
+            sys.stderr.write("[gust bootstrap] Failed to get next invocation: %s\n" % e)
+            sys.exit(1)
         get = headers.get
         invoke_id = get("lambda-runtime-aws-request-id")
         current["request_id"] = invoke_id
@@ -880,13 +905,17 @@ def run():
         except Exception as e:
             error, frames = _exception_error(e, invoke_id)
             cause = _xray_cause(type(e).__name__, str(e), frames)
-        if error is None:
-            flush()
-            client.post_response(invoke_id, result, result_type)
-        else:
-            log_error(error)
-            flush()
-            client.post_error(invoke_id, error, cause)
+        try:
+            if error is None:
+                flush()
+                client.post_response(invoke_id, result, result_type)
+            else:
+                log_error(error)
+                flush()
+                client.post_error(invoke_id, error, cause)
+        except RuntimeApiError as e:
+            # e.g. 413 for an oversized response: the server has the answer; go on.
+            sys.stderr.write("[gust bootstrap] %s\n" % e)
         response = result = event = context = None
 
 

@@ -644,49 +644,20 @@ class NodeBootstrapTest(BootstrapCase):
 
 
 class ZBenchmark(unittest.TestCase):
-    WARM = 500
+    """Runs last; see bench_bootstraps.py for the method (and for longer runs)."""
 
-    def _measure(self, lang, handler, root):
-        starts = []
-        for _ in range(5):
-            rt = Runtime(lang, handler, root)
-            try:
-                if not rt.api.first_next_event.wait(10):
-                    self.fail("no /next from %s" % lang)
-                starts.append((rt.api.first_next_at - rt.spawned_at) * 1000)
-                r = rt.invoke({})
-                self.assertEqual(r.kind, "response")
-            finally:
-                rt.close()
-        rt = Runtime(lang, handler, root)
-        try:
-            for _ in range(50):
-                rt.invoke({"w": 1})
-            inside = []
-            t0 = time.perf_counter()
-            for _ in range(self.WARM):
-                r = rt.invoke({"w": 1})
-                inside.append(r.received_at - r.sent_at)
-            total = time.perf_counter() - t0
-        finally:
-            rt.close()
-        inside.sort()
-        p50 = inside[len(inside) // 2] * 1e6
-        p99 = inside[int(len(inside) * 0.99)] * 1e6
-        starts.sort()
-        sys.stderr.write(
-            "\n[bench] %-6s spawn->first /next: median %.1f ms (min %.1f); warm round trip via fake "
-            "server %.0f us/invoke; bootstrap side (next sent -> response received) p50 %.0f us, "
-            "p99 %.0f us\n"
-            % (lang, starts[len(starts) // 2], starts[0], total / self.WARM * 1e6, p50, p99)
-        )
+    def _measure(self, lang):
+        import bench_bootstraps
+
+        m = bench_bootstraps.measure(lang, runs=5, warm=500)
+        sys.stderr.write("\n" + bench_bootstraps.format_result(m) + "\n")
 
     def test_python(self):
-        self._measure("python", "app.ok", PY_FIXTURES)
+        self._measure("python")
 
     @unittest.skipUnless(NODE, "node not found")
     def test_node(self):
-        self._measure("node", "app.ok", os.path.join(NODE_FIXTURES, "cjs"))
+        self._measure("node")
 
 
 if __name__ == "__main__":
