@@ -32,7 +32,12 @@ impl Reply {
             .unwrap_or_else(|| format!("HTTP {}", self.status.as_u16()));
         let message = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
-            .and_then(|v| v.get("message").or_else(|| v.get("Message")).and_then(|m| m.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.get("message")
+                    .or_else(|| v.get("Message"))
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
         bail!("{code}: {message}")
     }
@@ -49,27 +54,48 @@ impl Client {
     /// Endpoint and credentials: `AWS_ENDPOINT_URL` + `AWS_ACCESS_KEY_ID` +
     /// `AWS_SECRET_ACCESS_KEY` when all are set, else the files `gust up` keeps in `data_dir`.
     pub fn from_env_or_data_dir(data_dir: &Path) -> Result<Client> {
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| gust_model::DEFAULT_REGION.to_string());
+        let region =
+            std::env::var("AWS_REGION").unwrap_or_else(|_| gust_model::DEFAULT_REGION.to_string());
         let from_env = (
             std::env::var("AWS_ENDPOINT_URL"),
             std::env::var("AWS_ACCESS_KEY_ID"),
             std::env::var("AWS_SECRET_ACCESS_KEY"),
         );
         let (endpoint, creds) = if let (Ok(e), Ok(k), Ok(s)) = from_env {
-            (e, Credentials { access_key_id: k, secret_access_key: s })
+            (
+                e,
+                Credentials {
+                    access_key_id: k,
+                    secret_access_key: s,
+                },
+            )
         } else {
-            let endpoint = std::fs::read_to_string(data_dir.join("endpoint")).with_context(|| {
-                format!(
+            let endpoint =
+                std::fs::read_to_string(data_dir.join("endpoint")).with_context(|| {
+                    format!(
                     "no running Gust found in {} (start one with `gust up`, or pass --data-dir)",
                     data_dir.display()
                 )
-            })?;
+                })?;
             let c = gust_server::load_credentials(data_dir)
                 .with_context(|| format!("cannot read credentials in {}", data_dir.display()))?;
-            (endpoint.trim().to_string(), Credentials { access_key_id: c.access_key_id, secret_access_key: c.secret_access_key })
+            (
+                endpoint.trim().to_string(),
+                Credentials {
+                    access_key_id: c.access_key_id,
+                    secret_access_key: c.secret_access_key,
+                },
+            )
         };
-        let http = reqwest::Client::builder().build().context("cannot build the HTTP client")?;
-        Ok(Client { endpoint: endpoint.trim_end_matches('/').to_string(), creds, region, http })
+        let http = reqwest::Client::builder()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Client {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            creds,
+            region,
+            http,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -77,17 +103,33 @@ impl Client {
     }
 
     /// Sends a signed request; `path` includes the query string.
-    pub async fn send(&self, method: Method, path: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Result<Reply> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Result<Reply> {
         let url = format!("{}{}", self.endpoint, path);
         let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
         let mut headers = HeaderMap::new();
         if !body.is_empty() {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         for (k, v) in extra {
-            headers.insert(http::HeaderName::from_bytes(k.as_bytes())?, HeaderValue::from_str(v)?);
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes())?,
+                HeaderValue::from_str(v)?,
+            );
         }
-        let params = SigningParams { region: &self.region, service: "lambda", time: time::OffsetDateTime::now_utc() };
+        let params = SigningParams {
+            region: &self.region,
+            service: "lambda",
+            time: time::OffsetDateTime::now_utc(),
+        };
         sign_headers(&method, &uri, &mut headers, &body, &self.creds, &params);
         let resp = self
             .http
@@ -96,19 +138,34 @@ impl Client {
             .body(body)
             .send()
             .await
-            .with_context(|| format!("cannot reach Gust at {} (is `gust up` running?)", self.endpoint))?;
+            .with_context(|| {
+                format!(
+                    "cannot reach Gust at {} (is `gust up` running?)",
+                    self.endpoint
+                )
+            })?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.context("reading the reply")?.to_vec();
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply> {
         self.send(Method::GET, path, Vec::new(), &[]).await
     }
 
-    pub async fn json(&self, method: Method, path: &str, body: &serde_json::Value) -> Result<Reply> {
-        self.send(method, path, serde_json::to_vec(body)?, &[]).await
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply> {
+        self.send(method, path, serde_json::to_vec(body)?, &[])
+            .await
     }
 }
 
@@ -116,7 +173,9 @@ impl Client {
 pub fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

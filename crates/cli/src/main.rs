@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "gust", version, about = "A self-hosted serverless platform that speaks AWS Lambda")]
+#[command(
+    name = "gust",
+    version,
+    about = "A self-hosted serverless platform that speaks AWS Lambda"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +87,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -94,14 +101,23 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Up(args) => commands::up::run(args).await,
             Command::Env { target } => commands::env(&target.data_dir),
-            Command::Deploy { manifest, target } => commands::deploy::run(&manifest, &target.data_dir).await,
-            Command::Invoke { name, payload, r#async, log, target } => {
-                commands::invoke(&target.data_dir, &name, &payload, r#async, log).await
+            Command::Deploy { manifest, target } => {
+                commands::deploy::run(&manifest, &target.data_dir).await
             }
+            Command::Invoke {
+                name,
+                payload,
+                r#async,
+                log,
+                target,
+            } => commands::invoke(&target.data_dir, &name, &payload, r#async, log).await,
             Command::Ls { target } => commands::ls(&target.data_dir).await,
-            Command::Logs { name, follow, lines, target } => {
-                commands::logs(&target.data_dir, &name, follow, lines).await
-            }
+            Command::Logs {
+                name,
+                follow,
+                lines,
+                target,
+            } => commands::logs(&target.data_dir, &name, follow, lines).await,
             Command::Rm { name, target } => commands::rm(&target.data_dir, &name).await,
         }
     });

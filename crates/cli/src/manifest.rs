@@ -57,7 +57,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let before = &text[..offset.min(text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        ManifestError { file: file.display().to_string(), line, column, message }
+        ManifestError {
+            file: file.display().to_string(),
+            line,
+            column,
+            message,
+        }
     };
     let manifest: Manifest = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
@@ -82,7 +87,9 @@ impl FunctionSpec {
             handler: self.handler.clone(),
             role: String::new(),
             description: self.description.clone().unwrap_or_default(),
-            timeout: self.timeout.unwrap_or(gust_model::limits::DEFAULT_TIMEOUT_S),
+            timeout: self
+                .timeout
+                .unwrap_or(gust_model::limits::DEFAULT_TIMEOUT_S),
             memory_size: self.memory.unwrap_or(gust_model::limits::DEFAULT_MEMORY_MB),
             ephemeral_storage: 512,
             environment: self.environment.clone(),
@@ -108,16 +115,27 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let e = parse(Path::new("gust.toml"), "[functions.a]\nruntime = \"python3.12\"\ncode = \n").unwrap_err();
+        let e = parse(
+            Path::new("gust.toml"),
+            "[functions.a]\nruntime = \"python3.12\"\ncode = \n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_located() {
-        let e = parse(Path::new("g.toml"), "\n[functions.a]\nruntime = \"python3.12\"\nhandler=\"a.b\"\ncode=\"x\"\nmemroy = 5\n")
-            .unwrap_err();
+        let e = parse(
+            Path::new("g.toml"),
+            "\n[functions.a]\nruntime = \"python3.12\"\nhandler=\"a.b\"\ncode=\"x\"\nmemroy = 5\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("memroy"), "{e}");
-        let e = parse(Path::new("g.toml"), "\n\n[functions.a]\nruntime = \"cobol\"\nhandler=\"a.b\"\ncode=\"x\"\n").unwrap_err();
+        let e = parse(
+            Path::new("g.toml"),
+            "\n\n[functions.a]\nruntime = \"cobol\"\nhandler=\"a.b\"\ncode=\"x\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(e.to_string().starts_with("g.toml:3:1:"), "{e}");
     }

@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 /// Reads a zip as is, or zips a directory (keeping file modes, so `bootstrap` stays executable;
 /// skipping `__pycache__` and `.git`).
 pub fn package(code: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(code).with_context(|| format!("code {} not found", code.display()))?;
+    let meta =
+        std::fs::metadata(code).with_context(|| format!("code {} not found", code.display()))?;
     if meta.is_file() {
         return std::fs::read(code).with_context(|| format!("reading {}", code.display()));
     }
@@ -30,7 +31,9 @@ pub fn package(code: &Path) -> Result<Vec<u8>> {
             .unix_permissions(mode & 0o777);
         let name = rel.to_string_lossy().replace('\\', "/");
         zip.start_file(name, options)?;
-        zip.write_all(&std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?)?;
+        zip.write_all(
+            &std::fs::read(&full).with_context(|| format!("reading {}", full.display()))?,
+        )?;
     }
     Ok(zip.finish()?.into_inner())
 }
@@ -62,13 +65,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bootstrap"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(dir.path().join("bootstrap"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("bootstrap"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("lib")).unwrap();
         std::fs::write(dir.path().join("lib/a.py"), "x = 1\n").unwrap();
         let bytes = package(dir.path()).unwrap();
         let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         assert_eq!(z.len(), 2);
-        assert_eq!(z.by_name("bootstrap").unwrap().unix_mode().unwrap() & 0o777, 0o755);
+        assert_eq!(
+            z.by_name("bootstrap").unwrap().unix_mode().unwrap() & 0o777,
+            0o755
+        );
         assert!(z.by_name("lib/a.py").is_ok());
     }
 }

@@ -25,13 +25,18 @@ impl RuntimeKind {
     /// Parses a Lambda runtime identifier such as `python3.12`, `nodejs20.x` or `provided.al2023`.
     pub fn parse(runtime: &str) -> Option<RuntimeKind> {
         if let Some(v) = runtime.strip_prefix("python") {
-            let ok = v.starts_with("3.") && v[2..].chars().all(|c| c.is_ascii_digit()) && v.len() > 2;
-            return ok.then(|| RuntimeKind::Python { version: v.to_string() });
+            let ok =
+                v.starts_with("3.") && v[2..].chars().all(|c| c.is_ascii_digit()) && v.len() > 2;
+            return ok.then(|| RuntimeKind::Python {
+                version: v.to_string(),
+            });
         }
         if let Some(v) = runtime.strip_prefix("nodejs") {
             let major = v.strip_suffix(".x").unwrap_or(v);
             let ok = !major.is_empty() && major.chars().all(|c| c.is_ascii_digit());
-            return ok.then(|| RuntimeKind::Node { version: major.to_string() });
+            return ok.then(|| RuntimeKind::Node {
+                version: major.to_string(),
+            });
         }
         match runtime {
             "provided" | "provided.al2" | "provided.al2023" => Some(RuntimeKind::Provided),
@@ -105,8 +110,15 @@ impl FunctionConfig {
                 self.runtime
             )));
         }
-        if self.handler.is_empty() && !matches!(RuntimeKind::parse(&self.runtime), Some(RuntimeKind::Provided)) {
-            return Err(InvalidConfig("Handler is required for runtime ".to_string() + &self.runtime));
+        if self.handler.is_empty()
+            && !matches!(
+                RuntimeKind::parse(&self.runtime),
+                Some(RuntimeKind::Provided)
+            )
+        {
+            return Err(InvalidConfig(
+                "Handler is required for runtime ".to_string() + &self.runtime,
+            ));
         }
         if self.handler.len() > 128 {
             return Err(InvalidConfig(
@@ -137,7 +149,11 @@ impl FunctionConfig {
                 self.ephemeral_storage
             )));
         }
-        let env_bytes: usize = self.environment.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let env_bytes: usize = self
+            .environment
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
         if env_bytes > limits::MAX_ENV_BYTES {
             return Err(InvalidConfig(
                 "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit.".into(),
@@ -160,7 +176,9 @@ impl FunctionConfig {
 pub fn validate_name(name: &str) -> Result<(), InvalidConfig> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -190,9 +208,22 @@ mod tests {
 
     #[test]
     fn runtimes_parse() {
-        assert_eq!(RuntimeKind::parse("python3.12"), Some(RuntimeKind::Python { version: "3.12".into() }));
-        assert_eq!(RuntimeKind::parse("nodejs20.x"), Some(RuntimeKind::Node { version: "20".into() }));
-        assert_eq!(RuntimeKind::parse("provided.al2023"), Some(RuntimeKind::Provided));
+        assert_eq!(
+            RuntimeKind::parse("python3.12"),
+            Some(RuntimeKind::Python {
+                version: "3.12".into()
+            })
+        );
+        assert_eq!(
+            RuntimeKind::parse("nodejs20.x"),
+            Some(RuntimeKind::Node {
+                version: "20".into()
+            })
+        );
+        assert_eq!(
+            RuntimeKind::parse("provided.al2023"),
+            Some(RuntimeKind::Provided)
+        );
         assert_eq!(RuntimeKind::parse("java21"), None);
         assert_eq!(RuntimeKind::parse("python2.7"), None);
         assert_eq!(RuntimeKind::parse("python3."), None);

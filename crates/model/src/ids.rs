@@ -55,7 +55,10 @@ pub fn parse_function_ref(s: &str) -> Option<FunctionRef> {
         _ => return None,
     };
     crate::function::validate_name(name).ok()?;
-    Some(FunctionRef { name: name.to_string(), qualifier: qualifier.map(str::to_string) })
+    Some(FunctionRef {
+        name: name.to_string(),
+        qualifier: qualifier.map(str::to_string),
+    })
 }
 
 #[cfg(test)]
@@ -65,9 +68,16 @@ mod tests {
     #[test]
     fn function_refs() {
         assert_eq!(parse_function_ref("f").unwrap().name, "f");
-        let r = parse_function_ref("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST").unwrap();
-        assert_eq!((r.name.as_str(), r.qualifier.as_deref()), ("f", Some("$LATEST")));
-        assert_eq!(parse_function_ref("000000000000:function:g").unwrap().name, "g");
+        let r =
+            parse_function_ref("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.qualifier.as_deref()),
+            ("f", Some("$LATEST"))
+        );
+        assert_eq!(
+            parse_function_ref("000000000000:function:g").unwrap().name,
+            "g"
+        );
         assert!(parse_function_ref("a b").is_none());
     }
 

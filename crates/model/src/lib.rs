@@ -10,7 +10,9 @@ pub mod invocation;
 pub mod limits;
 
 pub use function::{FunctionConfig, FunctionRecord, RuntimeKind, FUNCTION_SCHEMA_VERSION};
-pub use ids::{function_arn, new_request_id, now_ms, parse_function_ref, rfc3339_millis, FunctionRef};
+pub use ids::{
+    function_arn, new_request_id, now_ms, parse_function_ref, rfc3339_millis, FunctionRef,
+};
 pub use invocation::{LogEntry, LogStream, QueuedEvent, StoredLogEntry};
 
 /// The region Gust reports when nothing else is configured.

@@ -20,7 +20,8 @@ pub struct RootCredentials {
 /// Reads the stored key pair.
 pub fn load_credentials(data_dir: &Path) -> std::io::Result<RootCredentials> {
     let bytes = std::fs::read(data_dir.join(CREDENTIALS_FILE))?;
-    serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Reads the stored key pair, or creates one (`AKIA…` id, 40-character secret) when there is
@@ -34,12 +35,24 @@ pub fn load_or_create_credentials(data_dir: &Path) -> std::io::Result<(RootCrede
     let mut rng = rand::thread_rng();
     const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let id: String = (0..16).map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char).collect();
-    let secret: String = (0..40).map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char).collect();
-    let creds = RootCredentials { access_key_id: format!("AKIA{id}"), secret_access_key: secret };
+    let id: String = (0..16)
+        .map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char)
+        .collect();
+    let secret: String = (0..40)
+        .map(|_| SECRET[rng.gen_range(0..SECRET.len())] as char)
+        .collect();
+    let creds = RootCredentials {
+        access_key_id: format!("AKIA{id}"),
+        secret_access_key: secret,
+    };
     let body = serde_json::to_vec_pretty(&creds).map_err(std::io::Error::other)?;
     let tmp = data_dir.join(format!("{CREDENTIALS_FILE}.tmp"));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(&body)?;
     f.sync_all()?;
     std::fs::rename(&tmp, data_dir.join(CREDENTIALS_FILE))?;
@@ -59,7 +72,10 @@ mod tests {
         assert!(created);
         assert!(a.access_key_id.starts_with("AKIA") && a.access_key_id.len() == 20);
         assert_eq!(a.secret_access_key.len(), 40);
-        let mode = std::fs::metadata(dir.path().join(CREDENTIALS_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(CREDENTIALS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (b, created) = load_or_create_credentials(dir.path()).unwrap();
         assert!(!created);

@@ -7,12 +7,20 @@ use std::path::{Path, PathBuf};
 
 /// `GUST_PYTHON`, else `/usr/bin/python3`, else the first non-shim `python3` on `PATH`.
 pub fn resolve_python() -> Option<PathBuf> {
-    resolve("GUST_PYTHON", &["/usr/bin/python3", "/usr/local/bin/python3"], "python3")
+    resolve(
+        "GUST_PYTHON",
+        &["/usr/bin/python3", "/usr/local/bin/python3"],
+        "python3",
+    )
 }
 
 /// `GUST_NODE`, else `/usr/bin/node`, else the first non-shim `node` on `PATH`.
 pub fn resolve_node() -> Option<PathBuf> {
-    resolve("GUST_NODE", &["/usr/bin/node", "/usr/local/bin/node"], "node")
+    resolve(
+        "GUST_NODE",
+        &["/usr/bin/node", "/usr/local/bin/node"],
+        "node",
+    )
 }
 
 fn resolve(var: &str, fixed: &[&str], name: &str) -> Option<PathBuf> {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use gust_aws::sigv4::CredentialLookup;
+use gust_runtime::Invoker;
 use gust_store::{FunctionStore, SqliteStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
@@ -59,9 +60,15 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot open the store in {dir}: {source}")]
-    Store { dir: PathBuf, source: gust_store::StoreError },
+    Store {
+        dir: PathBuf,
+        source: gust_store::StoreError,
+    },
     #[error("cannot listen on {addr}: {source} (is another `gust up` running? pick another address with --listen)")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("credentials: {0}")]
     Credentials(String),
     #[error("runtime: {0}")]
@@ -92,10 +99,23 @@ impl CredentialLookup for Lookup {
 
 /// Builds the control endpoint's app: unauthenticated health check, then every AWS API behind
 /// SigV4 verification.
-pub fn control_app(lambda: Arc<gust_lambda::LambdaState>, lookup: Arc<dyn CredentialLookup>) -> Router {
+pub fn control_app(
+    lambda: Arc<gust_lambda::LambdaState>,
+    lookup: Arc<dyn CredentialLookup>,
+) -> Router {
+    // The middleware buffers and bounds the body itself; the extractors behind it must not cut
+    // a 50 MB CreateFunction zip short at axum's 2 MB default.
     let signed = gust_lambda::router(lambda)
-        .layer(axum::middleware::from_fn_with_state(lookup, gust_aws::auth::sigv4_middleware));
-    Router::new().route("/_gust/health", axum::routing::get(|| async { "ok" })).merge(signed)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            gust_aws::auth::MAX_BODY,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            lookup,
+            gust_aws::auth::sigv4_middleware,
+        ));
+    Router::new()
+        .route("/_gust/health", axum::routing::get(|| async { "ok" }))
+        .merge(signed)
 }
 
 /// Runs `gust up` until `shutdown` resolves, calling `on_started` once the endpoint is ready.
@@ -107,15 +127,22 @@ pub async fn run(
     let t0 = Instant::now();
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Arc::new(
-        SqliteStore::open(&config.data_dir, StoreOptions::default())
-            .map_err(|source| ServerError::Store { dir: config.data_dir.clone(), source })?,
+        SqliteStore::open(&config.data_dir, StoreOptions::default()).map_err(|source| {
+            ServerError::Store {
+                dir: config.data_dir.clone(),
+                source,
+            }
+        })?,
     );
-    let (credentials, credentials_created) =
-        load_or_create_credentials(&config.data_dir).map_err(|e| ServerError::Credentials(e.to_string()))?;
+    let (credentials, credentials_created) = load_or_create_credentials(&config.data_dir)
+        .map_err(|e| ServerError::Credentials(e.to_string()))?;
 
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let local = listener.local_addr()?;
     let endpoint = format!("http://{local}");
 
@@ -123,8 +150,14 @@ pub async fn run(
     let node = config.node.clone().or_else(resolve_node);
     let mut platform_env = std::collections::BTreeMap::new();
     platform_env.insert("AWS_ENDPOINT_URL".to_string(), endpoint.clone());
-    platform_env.insert("AWS_ACCESS_KEY_ID".to_string(), credentials.access_key_id.clone());
-    platform_env.insert("AWS_SECRET_ACCESS_KEY".to_string(), credentials.secret_access_key.clone());
+    platform_env.insert(
+        "AWS_ACCESS_KEY_ID".to_string(),
+        credentials.access_key_id.clone(),
+    );
+    platform_env.insert(
+        "AWS_SECRET_ACCESS_KEY".to_string(),
+        credentials.secret_access_key.clone(),
+    );
     let runtime_config = gust_runtime::RuntimeConfig {
         work_dir: config.data_dir.join("run"),
         python: python.clone(),
@@ -153,14 +186,19 @@ pub async fn run(
         let page = store
             .list_functions(after.as_deref(), 500)
             .await
-            .map_err(|source| ServerError::Store { dir: config.data_dir.clone(), source })?;
+            .map_err(|source| ServerError::Store {
+                dir: config.data_dir.clone(),
+                source,
+            })?;
         let Some(last) = page.last() else { break };
         after = Some(last.config.name.clone());
         functions += page.len();
         for record in page {
             if record.provisioned_concurrency > 0 {
                 let name = record.config.name.clone();
-                invoker.function_changed(&name, Some(Arc::new(record))).await;
+                invoker
+                    .function_changed(&name, Some(Arc::new(record)))
+                    .await;
             }
         }
     }

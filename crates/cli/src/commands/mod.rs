@@ -20,7 +20,10 @@ pub fn env(data_dir: &Path) -> Result<ExitCode> {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "http://127.0.0.1:4566".to_string());
     let c = gust_server::load_credentials(data_dir).with_context(|| {
-        format!("no credentials in {} yet: run `gust up` once to create them", data_dir.display())
+        format!(
+            "no credentials in {} yet: run `gust up` once to create them",
+            data_dir.display()
+        )
     })?;
     println!("export AWS_ENDPOINT_URL={endpoint}");
     println!("export AWS_ACCESS_KEY_ID={}", c.access_key_id);
@@ -37,13 +40,21 @@ fn read_payload(arg: &str) -> Result<Vec<u8>> {
             std::io::stdin().read_to_end(&mut v)?;
             Ok(v)
         }
-        Some(file) => std::fs::read(file).with_context(|| format!("cannot read payload file {file}")),
+        Some(file) => {
+            std::fs::read(file).with_context(|| format!("cannot read payload file {file}"))
+        }
         None => Ok(arg.as_bytes().to_vec()),
     }
 }
 
 /// `gust invoke`.
-pub async fn invoke(data_dir: &Path, name: &str, payload: &str, asynchronous: bool, log: bool) -> Result<ExitCode> {
+pub async fn invoke(
+    data_dir: &Path,
+    name: &str,
+    payload: &str,
+    asynchronous: bool,
+    log: bool,
+) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
     let body = read_payload(payload)?;
     let mut headers = vec![];
@@ -54,18 +65,33 @@ pub async fn invoke(data_dir: &Path, name: &str, payload: &str, asynchronous: bo
         headers.push(("x-amz-log-type", "Tail"));
     }
     let path = format!("/2015-03-31/functions/{}/invocations", segment(name));
-    let reply = client.send(Method::POST, &path, body, &headers).await?.error_for_status()?;
+    let reply = client
+        .send(Method::POST, &path, body, &headers)
+        .await?
+        .error_for_status()?;
     if asynchronous {
-        let id = reply.headers.get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or("?");
+        let id = reply
+            .headers
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
         eprintln!("queued (request id {id})");
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(tail) = reply.headers.get("x-amz-log-result").and_then(|v| v.to_str().ok()) {
+    if let Some(tail) = reply
+        .headers
+        .get("x-amz-log-result")
+        .and_then(|v| v.to_str().ok())
+    {
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(tail) {
             eprintln!("{}", String::from_utf8_lossy(&bytes).trim_end());
         }
     }
-    let function_error = reply.headers.get("x-amz-function-error").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let function_error = reply
+        .headers
+        .get("x-amz-function-error")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = String::from_utf8_lossy(&reply.body);
     match function_error {
         Some(kind) => {
@@ -117,7 +143,11 @@ pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
         }
     }
     for r in std::iter::once(&header).chain(rows.iter()) {
-        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
@@ -127,14 +157,24 @@ pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
 pub async fn logs(data_dir: &Path, name: &str, follow: bool, lines: usize) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
     let base = format!("/gust/v1/functions/{}/logs", segment(name));
-    let v = client.get(&format!("{base}?tail={lines}")).await?.error_for_status()?.json()?;
+    let v = client
+        .get(&format!("{base}?tail={lines}"))
+        .await?
+        .error_for_status()?
+        .json()?;
     let mut after = print_events(&v, -1);
-    while follow {
+    if !follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let v = client.get(&format!("{base}?after={after}&limit=1000")).await?.error_for_status()?.json()?;
+        let v = client
+            .get(&format!("{base}?after={after}&limit=1000"))
+            .await?
+            .error_for_status()?
+            .json()?;
         after = print_events(&v, after);
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn print_events(v: &serde_json::Value, mut after: i64) -> i64 {
@@ -152,7 +192,15 @@ fn print_events(v: &serde_json::Value, mut after: i64) -> i64 {
 /// `gust rm`.
 pub async fn rm(data_dir: &Path, name: &str) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
-    client.send(Method::DELETE, &format!("/2015-03-31/functions/{}", segment(name)), Vec::new(), &[]).await?.error_for_status()?;
+    client
+        .send(
+            Method::DELETE,
+            &format!("/2015-03-31/functions/{}", segment(name)),
+            Vec::new(),
+            &[],
+        )
+        .await?
+        .error_for_status()?;
     eprintln!("deleted {name}");
     Ok(ExitCode::SUCCESS)
 }

@@ -50,7 +50,9 @@ enum LogFormat {
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Text => builder.compact().init(),
         LogFormat::Json => builder.json().init(),
@@ -64,18 +66,31 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     config.python = args.python;
     config.node = args.node;
     config.region = args.region;
-    config.event_retry_delays = args.event_retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect();
+    config.event_retry_delays = args
+        .event_retry_delays_ms
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
 
     let data_dir = args.data_dir;
     gust_server::run(
         config,
         |s| {
             if s.credentials_created {
-                eprintln!("created root credentials in {}/credentials.json:", data_dir.display());
+                eprintln!(
+                    "created root credentials in {}/credentials.json:",
+                    data_dir.display()
+                );
                 eprintln!("  AWS_ACCESS_KEY_ID={}", s.credentials.access_key_id);
-                eprintln!("  AWS_SECRET_ACCESS_KEY={}", s.credentials.secret_access_key);
+                eprintln!(
+                    "  AWS_SECRET_ACCESS_KEY={}",
+                    s.credentials.secret_access_key
+                );
             }
-            let interp = |p: &Option<PathBuf>| p.as_ref().map_or("not found".to_string(), |p| p.display().to_string());
+            let interp = |p: &Option<PathBuf>| {
+                p.as_ref()
+                    .map_or("not found".to_string(), |p| p.display().to_string())
+            };
             tracing::info!(
                 endpoint = %s.endpoint,
                 ready_ms = format!("{:.1}", s.ready_in.as_secs_f64() * 1000.0),
@@ -84,7 +99,11 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
                 node = %interp(&s.node),
                 "gust is ready"
             );
-            eprintln!("gust is up at {}; point AWS tools at it with: eval \"$(gust env --data-dir {})\"", s.endpoint, data_dir.display());
+            eprintln!(
+                "gust is up at {}; point AWS tools at it with: eval \"$(gust env --data-dir {})\"",
+                s.endpoint,
+                data_dir.display()
+            );
         },
         shutdown_signal(),
     )
@@ -95,7 +114,10 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop gust with SIGKILL");
         return std::future::pending().await;
     };
