@@ -1,0 +1,1 @@
+//! DynamoDB expressions: parsing and evaluation.
