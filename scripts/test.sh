@@ -8,6 +8,7 @@
 #
 # Environment:
 #   GUST_TEST_SKIP_CARGO=1          skip `cargo test --workspace` (still builds)
+#   GUST_TEST_SKIP_BUILD=1          skip the build too (iterating on the e2e suite)
 #   GUST_TEST_CACHE=DIR             cache for the compiled npm client (default ~/.cache/gust-test)
 #   PYTEST_ADDOPTS                  as usual for pytest
 #
@@ -24,13 +25,19 @@ note() { printf '    %s\n' "$*"; }
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------------------
-step "cargo build --workspace --all-targets"
-cargo build --workspace --all-targets
+if [ "${GUST_TEST_SKIP_BUILD:-}" = "1" ]; then
+    step "skipping cargo build (GUST_TEST_SKIP_BUILD=1)"
+else
+    step "cargo build --workspace --all-targets"
+    cargo build --workspace --all-targets
+fi
 
 # ---------------------------------------------------------------------------
 SIGV4_FETCH=crates/aws/tests/fetch-sigv4-suite.sh
 if [ -f "$SIGV4_FETCH" ]; then
     step "fetching the SigV4 test suite into .cache/sigv4"
+    # A self-ignoring cache directory (as .pytest_cache does), so git never sees it.
+    mkdir -p .cache && [ -f .cache/.gitignore ] || echo '*' > .cache/.gitignore
     bash "$SIGV4_FETCH" "$ROOT/.cache/sigv4"
     export GUST_SIGV4_SUITE="$ROOT/.cache/sigv4"
     note "GUST_SIGV4_SUITE=$GUST_SIGV4_SUITE"
