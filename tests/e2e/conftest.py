@@ -150,16 +150,20 @@ class GustServer:
         self.pid: int | None = None
         self.ready_seconds: float | None = None
         self.generation = 0
+        self.serial = len(_all_servers)
         _all_servers.append(self)
+
+    def _log_file(self, generation: int) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.gust-{self.serial}-{generation}.log"
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}.gust-{self.generation}.log"
+        return self._log_file(self.generation)
 
     def start(self) -> "GustServer":
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.generation += 1
-        ready = self.data_dir.parent / f"{self.data_dir.name}.ready-{self.generation}.json"
+        ready = self.data_dir.parent / f"{self.data_dir.name}.ready-{self.serial}-{self.generation}.json"
         if ready.exists():
             ready.unlink()
         cmd = [
@@ -177,7 +181,11 @@ class GustServer:
         self._log = open(self.log_path, "wb")
         started = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "NO_COLOR": "1"},
         )
         deadline = started + READY_TIMEOUT_S
         while True:
@@ -266,7 +274,7 @@ class GustServer:
     def log_text(self) -> str:
         parts = []
         for gen in range(1, self.generation + 1):
-            p = self.data_dir.parent / f"{self.data_dir.name}.gust-{gen}.log"
+            p = self._log_file(gen)
             if p.exists():
                 parts.append(p.read_text(errors="replace"))
         return "\n".join(parts)
@@ -281,13 +289,25 @@ def stop_and_check(server: GustServer) -> None:
         assert rc == 0, f"gust exited with {rc} after SIGTERM:\n{server.log_tail()}"
 
 
+_session_server: "GustServer | None" = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._gust_servers_before = len(_all_servers)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """On failure, attach the log tail of each gust the test used."""
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" and report.failed:
-        for i, server in enumerate(_all_servers[-3:]):
-            report.sections.append((f"gust log {server.data_dir.name}", server.log_tail(3000)))
+        servers = _all_servers[getattr(item, "_gust_servers_before", len(_all_servers)):]
+        if "gust" in item.fixturenames and _session_server is not None:
+            servers = [_session_server, *servers]
+        for server in servers:
+            report.sections.append((f"gust log {server.data_dir}", server.log_tail(3000)))
 
 
 # --------------------------------------------------------------------------
@@ -297,7 +317,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def gust(tmp_path_factory) -> GustServer:
     """One server shared by the session's tests that don't need restarts."""
+    global _session_server
     server = GustServer(tmp_path_factory.mktemp("session") / "data").start()
+    _session_server = server
     yield server
     stop_and_check(server)
 
@@ -415,13 +437,16 @@ def create_function(
     return client.create_function(**params)
 
 
-def invoke(client, name: str, payload=None, **kw) -> dict:
+_NO_PAYLOAD = object()
+
+
+def invoke(client, name: str, payload=_NO_PAYLOAD, **kw) -> dict:
     """Invoke and decode: returns dict(status, error, payload, raw, request_id, log, ms)."""
     import base64
 
     body = kw.pop("raw_payload", None)
     if body is None:
-        body = json.dumps(payload if payload is not None else {}).encode()
+        body = json.dumps({} if payload is _NO_PAYLOAD else payload).encode()
     started = time.monotonic()
     resp = client.invoke(FunctionName=name, Payload=body, **kw)
     elapsed = time.monotonic() - started
@@ -443,15 +468,19 @@ def invoke(client, name: str, payload=None, **kw) -> dict:
     )
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval=0.02):
-    """Poll until predicate() is truthy; returns its value."""
+def wait_for(predicate: Callable[[], object], timeout: float, what, interval=0.02):
+    """Poll until predicate() is truthy; returns its value.
+
+    `what` describes the wait; a callable is called at the timeout for details.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            detail = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {detail}")
         time.sleep(interval)
 
 

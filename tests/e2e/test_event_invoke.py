@@ -92,7 +92,8 @@ def test_events_survive_sigkill(gust_factory, out_dir):
 
     restarted = gust_factory(data_dir=server.data_dir)
     wait_for(lambda: set(files(out_dir)) >= set(ids), 20,
-             f"queued events to run after restart (done before crash: {done_before})")
+             lambda: f"queued events to run after restart (done before the crash: {done_before}, "
+                     f"done now: {files(out_dir)}, of {ids})")
     assert restarted.running()
 
 

@@ -17,5 +17,9 @@ def list_functions(event, context):
     import boto3
 
     client = boto3.client("lambda")
-    names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
+    names = [
+        f["FunctionName"]
+        for page in client.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+    ]
     return {"names": names, "endpoint": os.environ.get("AWS_ENDPOINT_URL")}
