@@ -1018,46 +1018,122 @@ async fn node_function_round_trip() {
 // ---------------------------------------------------------------------------------------
 // Measurements (run with `cargo test -p gust-runtime --release --test process -- --ignored --nocapture`)
 
+/// A no-op custom runtime on raw sockets (`http.client` alone costs ~38 ms of imports), so the
+/// numbers show Gust's share rather than the test runtime's.
+const RAW_BOOTSTRAP: &str = r#"#!/usr/bin/python3 -S
+import os, socket
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+s = socket.create_connection((host, int(port)))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+f = s.makefile("rb")
+def req(data):
+    s.sendall(data)
+    f.readline()
+    h = {}
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        k, _, v = line.partition(b":")
+        h[k.strip().lower()] = v.strip()
+    n = int(h.get(b"content-length", b"0"))
+    return h, (f.read(n) if n else b"")
+while True:
+    h, body = req(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+    rid = h[b"lambda-runtime-aws-request-id"]
+    req(b"POST /2018-06-01/runtime/invocation/" + rid + b"/response HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+"#;
+
+fn percentiles(v: &mut [Duration]) -> String {
+    v.sort();
+    let at = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    format!(
+        "p50 {:.3} ms, p99 {:.3} ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3
+    )
+}
+
+async fn bench_function(fx: &Fixture, f: &FunctionRecord, label: &str) {
+    let mut cold = Vec::new();
+    for i in 0..20 {
+        let mut g = f.clone();
+        g.config.name = format!("{}-cold{i}", f.config.name);
+        let t = std::time::Instant::now();
+        let r = fx.invoke(&g, json!({"action": "noop"})).await.unwrap();
+        assert!(
+            r.cold_start && r.function_error.is_none(),
+            "{}",
+            String::from_utf8_lossy(&r.payload)
+        );
+        cold.push(t.elapsed());
+        fx.invoker.function_changed(&g.config.name, None).await;
+    }
+    let mut warm = Vec::new();
+    let mut inside = Vec::new();
+    let mut overhead = Vec::new();
+    fx.invoke(f, json!({"action": "noop"})).await.unwrap();
+    for _ in 0..1000 {
+        let mut req = request(f, json!({"action": "noop"}));
+        req.tail_log = false;
+        let t = std::time::Instant::now();
+        let r = fx.invoker.invoke(req).await.unwrap();
+        let total = t.elapsed();
+        warm.push(total);
+        inside.push(r.duration);
+        overhead.push(total.saturating_sub(r.duration));
+    }
+    eprintln!("{label}: cold start end to end {}", percentiles(&mut cold));
+    eprintln!("{label}: warm invoke end to end {}", percentiles(&mut warm));
+    eprintln!(
+        "{label}:   of which next->response (runtime + HTTP hop) {}",
+        percentiles(&mut inside)
+    );
+    eprintln!(
+        "{label}:   Gust's own time (end to end minus next->response) {}",
+        percentiles(&mut overhead)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; prints numbers"]
 async fn bench_warm_and_cold() {
     let fx = fixture();
-    let f = fx.provided("bench");
-    // Cold starts: a fresh function name each time (no pooled environment).
-    let mut cold = Vec::new();
-    for i in 0..20 {
-        let mut g = f.clone();
-        g.config.name = format!("cold{i}");
-        let t = std::time::Instant::now();
-        let r = fx.invoke(&g, json!({"action": "noop"})).await.unwrap();
-        assert!(r.cold_start);
-        cold.push(t.elapsed());
+    fx.code("raw", &[("bootstrap", RAW_BOOTSTRAP)]);
+    bench_function(
+        &fx,
+        &record("raw", "provided.al2023", "raw", ""),
+        "provided (raw-socket python -S)",
+    )
+    .await;
+    if bootstrap_ready("bootstrap/python/bootstrap.py") {
+        fx.code(
+            "pyhello",
+            &[(
+                "app.py",
+                "def handler(event, context):\n    return {'ok': True}\n",
+            )],
+        );
+        bench_function(
+            &fx,
+            &record("pyhello", "python3.12", "pyhello", "app.handler"),
+            "python3.12 hello",
+        )
+        .await;
     }
-    let mut warm = Vec::new();
-    let mut handler = Vec::new();
-    fx.invoke(&f, json!({"action": "noop"})).await.unwrap();
-    for _ in 0..1000 {
-        let mut req = request(&f, json!({"action": "noop"}));
-        req.tail_log = false;
-        let t = std::time::Instant::now();
-        let r = fx.invoker.invoke(req).await.unwrap();
-        warm.push(t.elapsed());
-        handler.push(r.duration);
+    if bootstrap_ready("bootstrap/node/bootstrap.js") {
+        fx.code(
+            "jshello",
+            &[(
+                "index.js",
+                "exports.handler = async () => ({ ok: true });\n",
+            )],
+        );
+        bench_function(
+            &fx,
+            &record("jshello", "nodejs20.x", "jshello", "index.handler"),
+            "nodejs20.x hello",
+        )
+        .await;
     }
-    let pct = |v: &mut Vec<Duration>, p: f64| {
-        v.sort();
-        v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
-    };
-    eprintln!(
-        "cold start (provided, python3 -S bootstrap): p50 {:?} p99 {:?}",
-        pct(&mut cold, 0.5),
-        pct(&mut cold, 0.99)
-    );
-    eprintln!(
-        "warm invoke end to end: p50 {:?} p99 {:?}; runtime's own time between next and response: p50 {:?} p99 {:?}",
-        pct(&mut warm, 0.5),
-        pct(&mut warm, 0.99),
-        pct(&mut handler, 0.5),
-        pct(&mut handler, 0.99)
-    );
 }

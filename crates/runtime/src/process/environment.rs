@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::logs::{self, LogSink, ReaderCtl};
-use super::memory::{EnvMemory, MemoryControl};
+use super::memory::{self, EnvMemory, MemoryControl};
 use super::runtime_api::{self, RuntimeApi};
 use crate::RuntimeConfig;
 
@@ -104,7 +104,7 @@ pub(crate) struct Environment {
     pub api: Arc<RuntimeApi>,
     /// When the process was spawned; init duration is measured from here.
     pub started: Instant,
-    pub memory: EnvMemory,
+    pub memory: Arc<EnvMemory>,
     pid: u32,
     exit: watch::Receiver<Option<ExitInfo>>,
     ctl: mpsc::UnboundedSender<ReaderCtl>,
@@ -196,23 +196,24 @@ impl Environment {
             .process_group(0)
             .kill_on_drop(true);
 
-        let mut memory = EnvMemory::create(&ctx.memory, &id, cfg.memory_size);
+        let cgroup = EnvMemory::prepare(&ctx.memory, &id, cfg.memory_size);
         let started = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                memory.remove_now();
+                memory::remove_kind_now(&cgroup);
                 let _ = tokio::fs::remove_dir_all(&dir).await;
                 return Err(spawn_error(&kind, &cfg.runtime, &program, &e));
             }
         };
         let pid = child.id().unwrap_or_default();
-        let needs_watchdog = memory.attach(pid);
+        let memory = EnvMemory::new(cgroup, cfg.memory_size, pid);
 
         let api = RuntimeApi::new();
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         let mut tasks = Vec::with_capacity(4);
+        tasks.push(tokio::spawn(memory.clone().enforce()));
         tasks.push(tokio::spawn(runtime_api::serve(listener, api.clone())));
         match child.stdout.take().zip(child.stderr.take()) {
             Some((out, err)) => tasks.push(tokio::spawn(logs::reader(
@@ -233,9 +234,6 @@ impl Environment {
             kill_group(pid);
             let _ = exit_tx.send(Some(info));
         }));
-        if needs_watchdog {
-            tasks.push(tokio::spawn(memory.watchdog(pid)));
-        }
         tracing::debug!(env = %id, function = %cfg.name, pid, port, memory = ctx.memory.describe(), "environment started");
         Ok(Arc::new(Environment {
             id,

@@ -10,9 +10,10 @@
 //! - otherwise a watchdog polls the leader's `VmRSS` every 20 ms and kills the process group
 //!   above the limit; the peak comes from `VmHWM` (reset through `clear_refs`).
 //!
-//! The child is moved into its cgroup right after `spawn` returns, before it has run more than
-//! the first instructions of the interpreter; `memory.move_charge_at_immigrate` (v1) moves the
-//! few pages it touched before that. This avoids a `pre_exec` hook and the `unsafe` it needs.
+//! The child is moved into its cgroup right after `spawn` returns, on a blocking thread while
+//! the interpreter starts (the move can take ~10 ms in the kernel); `memory.move_charge_at_immigrate`
+//! (v1) moves the pages it touched before that. This avoids a `pre_exec` hook and the `unsafe`
+//! it needs, and keeps the move off the cold-start path.
 //!
 //! Everything here is a handful of small sysfs reads and writes, done outside any lock.
 
@@ -116,18 +117,21 @@ fn ensure_dir(p: &Path) -> io::Result<()> {
     }
 }
 
-/// One environment's memory limit.
+/// One environment's memory limit. Shared between the environment and the task that attaches
+/// the child to its cgroup.
 #[derive(Debug)]
 pub(crate) struct EnvMemory {
     kind: Kind,
     limit_bytes: u64,
+    pid: u32,
+    /// Set once moving the child into its cgroup failed: the watchdog's rules apply instead.
+    detached: AtomicBool,
     /// Set by the watchdog when it killed the environment.
-    watchdog_killed: Arc<AtomicBool>,
-    pid: std::sync::OnceLock<u32>,
+    watchdog_killed: AtomicBool,
 }
 
 #[derive(Debug)]
-enum Kind {
+pub(crate) enum Kind {
     V1(PathBuf),
     V2(PathBuf),
     Watchdog,
@@ -136,107 +140,127 @@ enum Kind {
 impl EnvMemory {
     /// Creates the environment's cgroup (not yet holding any process). Falls back to the
     /// watchdog if the cgroup cannot be created.
-    pub(crate) fn create(control: &MemoryControl, env_id: &str, limit_mb: u32) -> EnvMemory {
+    pub(crate) fn prepare(control: &MemoryControl, env_id: &str, limit_mb: u32) -> Kind {
         let limit_bytes = u64::from(limit_mb) * 1024 * 1024;
-        let kind = match control {
+        let made = match control {
             MemoryControl::V1 { root, memsw } => {
                 let dir = root.join(env_id);
-                let made = fs::create_dir(&dir).and_then(|()| {
-                    fs::write(dir.join("memory.limit_in_bytes"), limit_bytes.to_string())?;
-                    if *memsw {
-                        fs::write(
-                            dir.join("memory.memsw.limit_in_bytes"),
-                            limit_bytes.to_string(),
-                        )?;
-                    }
-                    // Charges made before the move (the first pages of the interpreter) follow
-                    // the process into the cgroup. Deprecated on new kernels; harmless if refused.
-                    let _ = fs::write(dir.join("memory.move_charge_at_immigrate"), "3");
-                    Ok(())
-                });
-                match made {
-                    Ok(()) => Kind::V1(dir),
-                    Err(error) => {
-                        tracing::warn!(%error, env = env_id, "cannot create memory cgroup; using the watchdog");
-                        let _ = fs::remove_dir(&dir);
-                        Kind::Watchdog
-                    }
-                }
+                fs::create_dir(&dir)
+                    .and_then(|()| {
+                        fs::write(dir.join("memory.limit_in_bytes"), limit_bytes.to_string())?;
+                        if *memsw {
+                            fs::write(
+                                dir.join("memory.memsw.limit_in_bytes"),
+                                limit_bytes.to_string(),
+                            )?;
+                        }
+                        // Charges made before the move (the first pages of the interpreter)
+                        // follow the process. Deprecated on new kernels; harmless if refused.
+                        let _ = fs::write(dir.join("memory.move_charge_at_immigrate"), "3");
+                        Ok(())
+                    })
+                    .map(|()| Kind::V1(dir.clone()))
+                    .map_err(|e| (e, dir))
             }
             MemoryControl::V2 { root } => {
                 let dir = root.join(env_id);
-                let made = fs::create_dir(&dir).and_then(|()| {
-                    fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
-                    let _ = fs::write(dir.join("memory.swap.max"), "0");
-                    Ok(())
-                });
-                match made {
-                    Ok(()) => Kind::V2(dir),
-                    Err(error) => {
-                        tracing::warn!(%error, env = env_id, "cannot create memory cgroup; using the watchdog");
-                        let _ = fs::remove_dir(&dir);
-                        Kind::Watchdog
-                    }
-                }
+                fs::create_dir(&dir)
+                    .and_then(|()| {
+                        fs::write(dir.join("memory.max"), limit_bytes.to_string())?;
+                        let _ = fs::write(dir.join("memory.swap.max"), "0");
+                        Ok(())
+                    })
+                    .map(|()| Kind::V2(dir.clone()))
+                    .map_err(|e| (e, dir))
             }
-            MemoryControl::Watchdog => Kind::Watchdog,
+            MemoryControl::Watchdog => Ok(Kind::Watchdog),
         };
-        EnvMemory {
-            kind,
-            limit_bytes,
-            watchdog_killed: Arc::new(AtomicBool::new(false)),
-            pid: Default::default(),
+        match made {
+            Ok(kind) => kind,
+            Err((error, dir)) => {
+                tracing::warn!(%error, env = env_id, "cannot create memory cgroup; using the watchdog");
+                let _ = fs::remove_dir(&dir);
+                Kind::Watchdog
+            }
         }
     }
 
-    /// Moves the freshly spawned child into the cgroup. Returns whether a watchdog is needed
-    /// (no cgroup, or moving failed).
-    pub(crate) fn attach(&mut self, pid: u32) -> bool {
-        let _ = self.pid.set(pid);
+    /// The limit of a spawned child whose pid is `pid`, in the cgroup `kind` (from
+    /// [`EnvMemory::prepare`]). [`EnvMemory::enforce`] must run next.
+    pub(crate) fn new(kind: Kind, limit_mb: u32, pid: u32) -> Arc<EnvMemory> {
+        Arc::new(EnvMemory {
+            kind,
+            limit_bytes: u64::from(limit_mb) * 1024 * 1024,
+            pid,
+            detached: AtomicBool::new(false),
+            watchdog_killed: AtomicBool::new(false),
+        })
+    }
+
+    /// Moves the child into its cgroup, or runs the watchdog until the process is gone.
+    ///
+    /// Moving a process between v1 cgroups sometimes takes ~10 ms in the kernel (it waits for an
+    /// RCU grace period), so it runs on a blocking thread while the child starts; the first
+    /// pages it touches follow it (`move_charge_at_immigrate`).
+    pub(crate) async fn enforce(self: Arc<Self>) {
         let dir = match &self.kind {
-            Kind::V1(d) | Kind::V2(d) => d.clone(),
-            Kind::Watchdog => return true,
+            Kind::V1(d) | Kind::V2(d) => Some(d.clone()),
+            Kind::Watchdog => None,
         };
-        match fs::write(dir.join("cgroup.procs"), pid.to_string()) {
-            Ok(()) => false,
-            Err(error) => {
-                tracing::warn!(%error, pid, "cannot move environment into its cgroup; using the watchdog");
-                let _ = fs::remove_dir(&dir);
-                self.kind = Kind::Watchdog;
-                true
+        if let Some(dir) = dir {
+            let pid = self.pid;
+            let moved = tokio::task::spawn_blocking(move || {
+                fs::write(dir.join("cgroup.procs"), pid.to_string())
+            })
+            .await;
+            match moved {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, pid, "cannot move environment into its cgroup; using the watchdog")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, pid, "cgroup attach task failed; using the watchdog")
+                }
             }
+            self.detached.store(true, Ordering::SeqCst);
+        }
+        self.watchdog().await;
+    }
+
+    fn in_cgroup(&self) -> Option<(&Path, bool)> {
+        if self.detached.load(Ordering::SeqCst) {
+            return None;
+        }
+        match &self.kind {
+            Kind::V1(d) => Some((d, true)),
+            Kind::V2(d) => Some((d, false)),
+            Kind::Watchdog => None,
         }
     }
 
     /// Starts a new peak-memory measurement (before each invocation).
     pub(crate) fn reset_peak(&self) {
-        match &self.kind {
-            Kind::V1(d) => {
+        match self.in_cgroup() {
+            Some((d, true)) => {
                 let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
             }
             // Writing to memory.peak resets it on kernels >= 6.12; older ones refuse, and the
             // peak is then the environment's lifetime peak.
-            Kind::V2(d) => {
+            Some((d, false)) => {
                 let _ = fs::write(d.join("memory.peak"), "reset");
             }
-            Kind::Watchdog => {
-                if let Some(pid) = self.pid.get() {
-                    let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
-                }
+            None => {
+                let _ = fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
             }
         }
     }
 
     /// Peak memory since the last reset, in bytes, if it can be read.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
-        match &self.kind {
-            Kind::V1(d) => read_u64(&d.join("memory.max_usage_in_bytes")),
-            Kind::V2(d) => read_u64(&d.join("memory.peak")),
-            Kind::Watchdog => self
-                .pid
-                .get()
-                .and_then(|pid| status_kb(*pid, "VmHWM:"))
-                .map(|kb| kb * 1024),
+        match self.in_cgroup() {
+            Some((d, true)) => read_u64(&d.join("memory.max_usage_in_bytes")),
+            Some((d, false)) => read_u64(&d.join("memory.peak")),
+            None => status_kb(self.pid, "VmHWM:").map(|kb| kb * 1024),
         }
     }
 
@@ -245,49 +269,42 @@ impl EnvMemory {
         if self.watchdog_killed.load(Ordering::SeqCst) {
             return true;
         }
-        match &self.kind {
-            Kind::V1(d) => {
+        match self.in_cgroup() {
+            Some((d, true)) => {
                 let Ok(s) = fs::read_to_string(d.join("memory.oom_control")) else {
                     return false;
                 };
                 // `oom_kill` exists since 4.13; `under_oom` covers a kill still in progress.
                 field(&s, "oom_kill").unwrap_or(0) > 0 || field(&s, "under_oom").unwrap_or(0) > 0
             }
-            Kind::V2(d) => fs::read_to_string(d.join("memory.events"))
+            Some((d, false)) => fs::read_to_string(d.join("memory.events"))
                 .ok()
                 .and_then(|s| field(&s, "oom_kill"))
                 .is_some_and(|n| n > 0),
-            Kind::Watchdog => false,
+            None => false,
         }
     }
 
-    /// The watchdog's loop: kills the process group when the leader's RSS exceeds the limit.
-    /// Ends when the process is gone. Only run when [`EnvMemory::attach`] asked for it.
-    pub(crate) fn watchdog(
-        &self,
-        pgid: u32,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let limit = self.limit_bytes;
-        let killed = self.watchdog_killed.clone();
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(rss_kb) = status_kb(pgid, "VmRSS:") else {
-                    return;
-                };
-                if rss_kb * 1024 > limit {
-                    tracing::info!(
-                        pid = pgid,
-                        rss_kb,
-                        limit,
-                        "environment exceeded its memory size; killing it"
-                    );
-                    killed.store(true, Ordering::SeqCst);
-                    super::environment::kill_group(pgid);
-                    return;
-                }
+    /// Kills the process group when the leader's RSS exceeds the limit; ends when the process
+    /// is gone.
+    async fn watchdog(&self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(rss_kb) = status_kb(self.pid, "VmRSS:") else {
+                return;
+            };
+            if rss_kb * 1024 > self.limit_bytes {
+                tracing::info!(
+                    pid = self.pid,
+                    rss_kb,
+                    limit = self.limit_bytes,
+                    "environment exceeded its memory size; killing it"
+                );
+                self.watchdog_killed.store(true, Ordering::SeqCst);
+                super::environment::kill_group(self.pid);
+                return;
             }
         }
     }
@@ -309,9 +326,14 @@ impl EnvMemory {
 
     /// One attempt at removing the cgroup, for paths that cannot wait (drop).
     pub(crate) fn remove_now(&self) {
-        if let Kind::V1(d) | Kind::V2(d) = &self.kind {
-            let _ = fs::remove_dir(d);
-        }
+        remove_kind_now(&self.kind);
+    }
+}
+
+/// Removes a cgroup that never got a process (the spawn failed).
+pub(crate) fn remove_kind_now(kind: &Kind) {
+    if let Kind::V1(d) | Kind::V2(d) = kind {
+        let _ = fs::remove_dir(d);
     }
 }
 
@@ -343,6 +365,28 @@ mod tests {
         assert_eq!(field(s, "oom_kill"), Some(2));
         assert_eq!(field(s, "under_oom"), Some(0));
         assert_eq!(field(s, "missing"), None);
+    }
+
+    #[tokio::test]
+    async fn watchdog_kills_above_the_limit() {
+        let mut child = tokio::process::Command::new("/usr/bin/python3")
+            .args(["-S", "-c", "import time\nk = []\nfor _ in range(100):\n    k.append(b'x' * (8 << 20)); time.sleep(0.005)\n"])
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mem = EnvMemory::new(Kind::Watchdog, 128, child.id().unwrap());
+        let watchdog = tokio::spawn(mem.clone().enforce());
+        let status = child.wait().await.unwrap();
+        watchdog.await.unwrap();
+        assert!(
+            mem.oom_killed(),
+            "exited with {status:?} without the watchdog"
+        );
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
     }
 
     #[test]
