@@ -10,7 +10,7 @@ Environment knobs:
                        built with `cargo build -p gust-cli` when missing)
   GUST_E2E_PYTHON      interpreter handed to `gust up --python`
   GUST_E2E_NODE        interpreter handed to `gust up --node`
-  GUST_E2E_KEEP        keep the data directories of servers (for debugging)
+  GUST_E2E_STRICT      ignore known_failures.txt (run every test as a plain test)
 """
 
 from __future__ import annotations
@@ -290,6 +290,34 @@ def stop_and_check(server: GustServer) -> None:
 
 
 _session_server: "GustServer | None" = None
+
+
+def _known_failures() -> dict[str, str]:
+    """known_failures.txt: `file.py::test_name  reason`, one a line, `#` comments."""
+    entries = {}
+    path = E2E / "known_failures.txt"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            test_id, _, reason = line.partition(" ")
+            entries[test_id] = reason.strip() or "known failure"
+    return entries
+
+
+def pytest_collection_modifyitems(config, items):
+    """Bugs found by this suite in other crates are listed in known_failures.txt and
+    run as non-strict xfail, so they stay visible (XFAIL / XPASS in the summary)
+    without failing CI. Remove an entry once its test passes."""
+    known = _known_failures()
+    if os.environ.get("GUST_E2E_STRICT"):
+        return
+    for item in items:
+        base = f"{item.path.name}::{item.originalname}"
+        reason = known.get(f"{item.path.name}::{item.name}") or known.get(base)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=f"known bug: {reason}", strict=False))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -92,28 +92,54 @@ def test_sigint_is_graceful(gust_factory):
     assert rc == 0, server.log_tail()
 
 
-def test_shutdown_stops_function_processes(gust_factory):
-    """After a graceful exit no function process of that server is left behind."""
+def function_processes(runtime_api: str) -> list[str]:
+    """Pids of processes whose environment names this Runtime API address."""
     import os
 
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"AWS_LAMBDA_RUNTIME_API={runtime_api}\0".encode() in f.read() + b"\0":
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_shutdown_stops_function_processes(gust_factory):
+    """After a graceful exit no function process of that server is left behind."""
     server = gust_factory()
     lam = server.client()
     name = unique("orphan")
     create_function(lam, name=name, code=zip_function("py_basic"), handler="app.env")
     runtime_api = invoke(lam, name)["payload"]["environ"]["AWS_LAMBDA_RUNTIME_API"]
+    assert function_processes(runtime_api), "cannot find the function's process"
     stop_and_check(server)
+    wait_for(lambda: not function_processes(runtime_api), 5, "function processes to exit")
 
-    def leftovers():
-        found = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+
+def test_sigkill_leaves_no_function_processes(gust_factory):
+    """A crashed gust must not leave environments running (they would hold memory and
+    could run an event a second time beside its redelivery)."""
+    server = gust_factory()
+    lam = server.client()
+    name = unique("orphan-kill")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.env")
+    runtime_api = invoke(lam, name)["payload"]["environ"]["AWS_LAMBDA_RUNTIME_API"]
+    assert function_processes(runtime_api), "cannot find the function's process"
+    server.kill()
+    try:
+        wait_for(lambda: not function_processes(runtime_api), 3,
+                 lambda: f"function processes to exit after SIGKILL: {function_processes(runtime_api)}")
+    finally:
+        import os
+        import signal as sig
+
+        for pid in function_processes(runtime_api):  # clean up what the test found
             try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    if f"AWS_LAMBDA_RUNTIME_API={runtime_api}".encode() in f.read():
-                        found.append(pid)
+                os.kill(int(pid), sig.SIGKILL)
             except OSError:
                 pass
-        return found
-
-    wait_for(lambda: not leftovers(), 5, "function processes to exit")

@@ -44,7 +44,7 @@ def test_exit_mid_invocation_is_exit_error(lam):
     out = invoke(lam, name, {"action": "exit", "code": 3})
     assert out["error"] == "Unhandled"
     assert out["payload"]["errorType"] == "Runtime.ExitError", out["payload"]
-    assert "3" in out["payload"]["errorMessage"], out["payload"]
+    assert "exit status 3" in out["payload"]["errorMessage"], out["payload"]
     again = invoke(lam, name, {"action": "hello"})
     assert (again["error"], again["payload"]) == (None, {"hello": "world"})
 
