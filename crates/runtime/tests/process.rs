@@ -269,6 +269,20 @@ impl Fixture {
             .collect()
     }
 
+    /// Shuts the invoker down and checks that nothing is left behind.
+    async fn finish(self) {
+        self.invoker.shutdown().await;
+        let left: Vec<_> = std::fs::read_dir(self.work_dir.join("env"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "environment directories left behind: {left:?}"
+        );
+    }
+
     /// Waits (bounded) until `cond` holds for the function's environment counts.
     async fn wait_envs(&self, name: &str, cond: impl Fn(gust_runtime::EnvironmentCounts) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -420,6 +434,7 @@ async fn round_trip_headers_and_environment() {
     assert!(!r2.cold_start);
     assert_eq!(body(&r2)["pid"], b["pid"]);
     assert_eq!(fx.invoker.environments("echo").live, 1);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -447,6 +462,7 @@ async fn function_errors_pass_through() {
     assert_eq!(b["status"], 400);
     assert!(b["body"].as_str().unwrap().contains("InvalidRequestID"));
     assert_eq!(b["unknown"], 404);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -467,6 +483,7 @@ async fn oversized_response_fails_the_invocation() {
         "{}",
         String::from_utf8_lossy(&r.payload)
     );
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -499,6 +516,7 @@ async fn reserved_concurrency_throttles() {
         }
         other => panic!("expected throttling, got {other:?}"),
     }
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -527,6 +545,7 @@ async fn global_limit_throttles() {
     assert!(fx.invoke(&g, json!({})).await.is_ok());
     assert_eq!(fx.invoker.environments("g2").live, 1);
     fx.wait_envs("g1", |c| c.live == 0).await;
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -545,6 +564,7 @@ async fn concurrent_invocations_get_separate_environments() {
         assert_eq!(r.function_error, None);
     }
     assert_eq!(fx.invoker.environments("parallel").idle, 4);
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -584,6 +604,7 @@ async fn timeout_kills_and_next_invoke_is_cold() {
     let next = fx.invoke(&f, json!({})).await.unwrap();
     assert!(next.cold_start);
     assert_ne!(body(&next)["pid"], first_pid);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -599,6 +620,7 @@ async fn cold_start_init_counts_toward_the_timeout() {
         .insert("INIT_SLEEP".into(), "1.5".into());
     let r = fx.invoke(&f, json!({})).await.unwrap();
     assert_eq!(body(&r)["errorType"], "Sandbox.Timedout");
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -624,6 +646,7 @@ async fn crash_mid_invocation_is_exit_error() {
     let r = fx.invoke(&f, json!({})).await.unwrap();
     assert_eq!(r.function_error, None);
     assert!(r.cold_start);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -669,6 +692,7 @@ async fn init_failures() {
         .as_str()
         .unwrap()
         .ends_with("bootstrap: permission denied"));
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -693,6 +717,7 @@ async fn missing_interpreter_is_runtime_unavailable() {
         other => panic!("{other:?}"),
     }
     assert_eq!(fx.invoker.environments("js").busy, 0);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -728,6 +753,7 @@ async fn out_of_memory_is_reported_and_platform_survives() {
     );
     let r = fx.invoke(&f, json!({})).await.unwrap();
     assert_eq!(r.function_error, None);
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,6 +777,7 @@ async fn idle_environments_are_reaped() {
     let r = fx.invoke(&f, json!({"action": "tmp"})).await.unwrap();
     assert!(r.cold_start);
     assert_eq!(body(&r)["existed"], false);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -769,6 +796,11 @@ async fn provisioned_environments_start_before_invokes() {
         "provisioned-concurrency"
     );
     assert!(!r.log_tail.as_deref().unwrap().contains("Init Duration"));
+
+    // A provisioned environment that dies is replaced.
+    let crashed = fx.invoke(&f, json!({"action": "exit"})).await.unwrap();
+    assert_eq!(body(&crashed)["errorType"], "Runtime.ExitError");
+    fx.wait_envs("prov", |c| c.idle == 2 && c.live == 2).await;
 
     // A new revision drains the old environments and provisions new ones.
     let old_pid = body(&r)["pid"].clone();
@@ -790,6 +822,7 @@ async fn provisioned_environments_start_before_invokes() {
 
     fx.invoker.function_changed("prov", None).await;
     fx.wait_envs("prov", |c| c.live == 0).await;
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -809,6 +842,7 @@ async fn changed_function_drains_busy_environment_after_its_invocation() {
     );
     assert_eq!(a.unwrap().function_error, None);
     fx.wait_envs("drain", |c| c.live == 0).await;
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -885,6 +919,7 @@ async fn logs_are_stored_and_tailed() {
         !tail.contains("Init Duration") && !tail.contains("first line") && tail.contains("warm\n"),
         "{tail}"
     );
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -899,6 +934,7 @@ async fn tail_is_capped_at_4kb() {
     let tail = r.log_tail.unwrap();
     assert!(tail.len() <= 4096 && tail.len() > 3000, "{}", tail.len());
     assert!(tail.contains("line number 0499\n") && tail.contains("REPORT RequestId"));
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -981,6 +1017,7 @@ async fn python_function_round_trip() {
     assert!(r.log_tail.unwrap().contains("handling"));
     let r = fx.invoke(&f, json!({"n": 1})).await.unwrap();
     assert!(!r.cold_start);
+    fx.finish().await;
 }
 
 #[tokio::test]
@@ -1013,6 +1050,7 @@ async fn node_function_round_trip() {
     assert_eq!(b["rid"], id.as_str());
     assert_eq!(b["exec"], "AWS_Lambda_nodejs20.x");
     assert!(r.log_tail.unwrap().contains("handling"));
+    fx.finish().await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -326,12 +326,29 @@ impl Drop for Environment {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Not stopped in order (shutdown skipped, or a panic): clean up what can be done
-        // without waiting.
+        // Not stopped in order (shutdown skipped, or a panic). The cgroup can only be removed
+        // once the killed process is gone, which takes a few milliseconds; a short-lived thread
+        // waits for that (bounded) rather than blocking whoever dropped us.
         self.kill();
         self.abort_tasks();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        self.memory.remove_now();
+        let dir = std::mem::take(&mut self.dir);
+        let memory = self.memory.clone();
+        let cleanup = move || {
+            let _ = std::fs::remove_dir_all(&dir);
+            for _ in 0..100 {
+                if memory.remove_now() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        if std::thread::Builder::new()
+            .name("gust-env-cleanup".into())
+            .spawn(cleanup)
+            .is_err()
+        {
+            tracing::warn!(env = %self.id, "cannot start cleanup thread; cgroup left behind");
+        }
     }
 }
 

@@ -59,6 +59,7 @@ impl MemoryControl {
         }
         let root = base.join("gust");
         ensure_dir(&root)?;
+        remove_stale(&root);
         let memsw = root.join("memory.memsw.limit_in_bytes").exists();
         Ok(MemoryControl::V1 { root, memsw })
     }
@@ -97,6 +98,7 @@ impl MemoryControl {
         let root = base.join("gust");
         ensure_dir(&root)?;
         fs::write(root.join("cgroup.subtree_control"), "+memory")?;
+        remove_stale(&root);
         Ok(MemoryControl::V2 { root })
     }
 
@@ -106,6 +108,28 @@ impl MemoryControl {
             MemoryControl::V2 { .. } => "cgroup-v2",
             MemoryControl::Watchdog => "rss-watchdog",
         }
+    }
+}
+
+/// Removes empty environment cgroups left by a Gust that did not shut down cleanly. The kernel
+/// refuses to remove a cgroup that still holds processes, so live environments (also of other
+/// Gust processes on this machine) are safe; a cgroup another Gust created a moment ago and has
+/// not yet filled loses its limit, and that environment falls back to the watchdog.
+fn remove_stale(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let mut removed = 0usize;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let empty =
+            fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+        if path.is_dir() && empty && fs::remove_dir(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, root = %root.display(), "removed stale environment cgroups");
     }
 }
 
@@ -324,9 +348,15 @@ impl EnvMemory {
         }
     }
 
-    /// One attempt at removing the cgroup, for paths that cannot wait (drop).
-    pub(crate) fn remove_now(&self) {
-        remove_kind_now(&self.kind);
+    /// One attempt at removing the cgroup; true when it is gone (or there is none).
+    pub(crate) fn remove_now(&self) -> bool {
+        match &self.kind {
+            Kind::V1(d) | Kind::V2(d) => match fs::remove_dir(d) {
+                Ok(()) => true,
+                Err(e) => e.kind() == io::ErrorKind::NotFound,
+            },
+            Kind::Watchdog => true,
+        }
     }
 }
 
