@@ -339,6 +339,23 @@ def pytest_runtest_makereport(item, call):
 
 
 # --------------------------------------------------------------------------
+# Measurements printed at the end of the run (informational, not asserted)
+
+_metrics: list[tuple[str, str]] = []
+
+
+def report_metric(name: str, value: str) -> None:
+    _metrics.append((name, value))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _metrics:
+        terminalreporter.section("gust measurements")
+        for name, value in _metrics:
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+# --------------------------------------------------------------------------
 # Fixtures
 
 

@@ -276,3 +276,41 @@ def test_manifest_missing_code_dir(gust, tmp_path):
     proc = run(gust_cmd(gust, "deploy", str(manifest)), base_env(tmp_path), check=False)
     assert proc.returncode != 0
     assert "nowhere" in proc.stdout + proc.stderr
+
+
+def test_deploy_concurrency_settings(gust, lam, tmp_path):
+    """reserved_concurrency is applied; provisioned_concurrency starts an environment
+    before the first invoke, so that invoke has no Init Duration."""
+    from test_lifecycle import function_processes_of
+
+    proj = tmp_path / "conc"
+    shutil.copytree(FUNCTIONS / "py_basic", proj / "py")
+    name = unique("deploy-conc")
+    manifest = proj / "gust.toml"
+    manifest.write_text(textwrap.dedent(f"""\
+        [functions.{name}]
+        runtime = "python3.11"
+        handler = "app.hello"
+        code = "py"
+        reserved_concurrency = 4
+        provisioned_concurrency = 1
+        """))
+    run(gust_cmd(gust, "deploy", str(manifest)), base_env(tmp_path))
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 4
+    # Deploying creates the function, then applies the concurrency settings, which may
+    # replace the first provisioned environment: wait for one that stays.
+    seen = []
+
+    def settled():
+        seen.append(function_processes_of(name))
+        return len(seen) >= 5 and len(seen[-1]) == 1 and all(p == seen[-1] for p in seen[-5:])
+
+    wait_for(settled, 5, lambda: f"one provisioned environment (saw {seen[-5:]})", interval=0.05)
+    prewarmed = seen[-1]
+    from conftest import invoke
+
+    out = invoke(lam, name, LogType="Tail")
+    assert out["payload"] == {"hello": "world"}
+    assert function_processes_of(name) == prewarmed, "the invoke started another environment"
+    # Lambda reports no Init Duration for invocations served by provisioned concurrency.
+    assert "Init Duration" not in out["log"], out["log"]

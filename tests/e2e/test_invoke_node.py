@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import HOST_MARKER_VAR, NODE_RUNTIME, create_function, invoke, unique, zip_function
+from conftest import report_metric, HOST_MARKER_VAR, NODE_RUNTIME, create_function, invoke, unique, zip_function
 
 
 def node_fn(lam, fixture, handler, **kw):
@@ -142,5 +142,5 @@ def test_warm_invoke_is_faster_and_has_no_init_duration(lam):
         assert w["payload"]["cold"] is False
         assert "Init Duration" not in w["log"], w["log"]
     fastest = min(w["seconds"] for w in warm)
-    print(f"node cold {cold['seconds'] * 1000:.1f} ms, warm {fastest * 1000:.1f} ms")
+    report_metric("node hello invoke via boto3", f"cold {cold['seconds'] * 1000:.1f} ms, warm {fastest * 1000:.1f} ms")
     assert fastest < cold["seconds"]

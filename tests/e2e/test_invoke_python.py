@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import HOST_MARKER_VAR, PY_RUNTIME, create_function, invoke, unique, zip_function
+from conftest import report_metric, HOST_MARKER_VAR, PY_RUNTIME, create_function, invoke, unique, zip_function
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_warm_invoke_is_faster_and_has_no_init_duration(lam):
         assert w["payload"]["cold"] is False, "second invoke must reuse the environment"
         assert "Init Duration" not in w["log"], w["log"]
     fastest = min(w["seconds"] for w in warm)
-    print(f"python cold {cold['seconds'] * 1000:.1f} ms, warm {fastest * 1000:.1f} ms")
+    report_metric("python hello invoke via boto3", f"cold {cold['seconds'] * 1000:.1f} ms, warm {fastest * 1000:.1f} ms")
     assert fastest < cold["seconds"]
 
 

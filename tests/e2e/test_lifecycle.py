@@ -1,17 +1,19 @@
 """`gust up` start-up, restart and graceful shutdown."""
 
 import json
+import os
 import signal
 import stat
 import threading
 
-from conftest import create_function, invoke, stop_and_check, unique, wait_for, zip_function
+from conftest import report_metric, create_function, invoke, stop_and_check, unique, wait_for, zip_function
 
 
 def test_ready_time_on_empty_data_dir(gust_factory, tmp_path):
     server = gust_factory(data_dir=tmp_path / "fresh")
-    print(f"gust up ready in {server.ready_seconds * 1000:.1f} ms on an empty data dir")
+    report_metric("gust up ready on an empty data dir", f"{server.ready_seconds * 1000:.1f} ms")
     assert server.ready_seconds < 1.0
+    assert server.client().list_functions()["Functions"] == []
 
 
 def test_first_start_writes_credentials_and_endpoint(gust_factory, tmp_path):
@@ -23,11 +25,13 @@ def test_first_start_writes_credentials_and_endpoint(gust_factory, tmp_path):
     assert creds["access_key_id"] and creds["secret_access_key"]
     assert (server.data_dir / "endpoint").read_text().strip().rstrip("/") == server.endpoint
     assert server.credentials()["access_key_id"] in server.log_text(), "first start prints the keys"
+    assert server.client().list_functions()["Functions"] == []
 
 
 def test_ready_file_pid(gust_factory):
     server = gust_factory()
     assert server.pid == server.proc.pid
+    server.client().list_functions()
 
 
 def test_restart_keeps_functions_and_credentials(gust_factory):
@@ -88,25 +92,42 @@ def test_sigterm_waits_for_in_flight_invocation(gust_factory, out_dir):
 
 def test_sigint_is_graceful(gust_factory):
     server = gust_factory()
+    server.client().list_functions()
     rc = server.stop(sig=signal.SIGINT)
     assert rc == 0, server.log_tail()
 
 
-def function_processes(runtime_api: str) -> list[str]:
-    """Pids of processes whose environment names this Runtime API address."""
-    import os
+def test_signal_right_after_ready_is_graceful(gust_factory):
+    """Once the ready file exists a SIGTERM must already mean a graceful stop."""
+    for _ in range(5):
+        server = gust_factory()
+        rc = server.stop()
+        assert rc == 0, f"gust exited {rc} on a SIGTERM sent right after ready:\n{server.log_tail()}"
 
+
+def _processes_with(env_entry: str) -> list[str]:
+    """Pids of processes whose environment holds exactly `env_entry` (VAR=value)."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"AWS_LAMBDA_RUNTIME_API={runtime_api}\0".encode() in f.read() + b"\0":
+                if (env_entry + "\0").encode() in b"\0" + f.read() + b"\0":
                     found.append(pid)
         except OSError:
             pass
     return found
+
+
+def function_processes(runtime_api: str) -> list[str]:
+    """Pids of the processes of the environment serving this Runtime API address."""
+    return _processes_with(f"AWS_LAMBDA_RUNTIME_API={runtime_api}")
+
+
+def function_processes_of(name: str) -> list[str]:
+    """Pids of the processes of any environment of the function `name`."""
+    return _processes_with(f"AWS_LAMBDA_FUNCTION_NAME={name}")
 
 
 def test_shutdown_stops_function_processes(gust_factory):
@@ -135,11 +156,8 @@ def test_sigkill_leaves_no_function_processes(gust_factory):
         wait_for(lambda: not function_processes(runtime_api), 3,
                  lambda: f"function processes to exit after SIGKILL: {function_processes(runtime_api)}")
     finally:
-        import os
-        import signal as sig
-
         for pid in function_processes(runtime_api):  # clean up what the test found
             try:
-                os.kill(int(pid), sig.SIGKILL)
+                os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
