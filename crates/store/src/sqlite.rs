@@ -162,6 +162,16 @@ impl SqliteStore {
         // Truncate the WAL after checkpoints instead of letting a burst leave it large forever.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         crate::schema::migrate(&mut conn)?;
+        // The lock file makes this process the only user of the data dir, so any lease still
+        // recorded belongs to a process that died: its events are due again right away instead
+        // of after the lease (up to 16 minutes) runs out.
+        let released = conn.execute(
+            "UPDATE events SET lease_until_ms = 0 WHERE lease_until_ms > 0",
+            [],
+        )?;
+        if released > 0 {
+            tracing::info!(released, "re-queued events leased by a previous run");
+        }
 
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel();
@@ -246,8 +256,26 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues a job for the writer thread.
+    pub(crate) fn submit(&self, job: writer::Job) -> Result<()> {
+        let sender = self.inner.sender.read().map_err(|_| StoreError::Closed)?;
+        let sender = sender.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(Msg::Job(job)).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs a read on a pooled read-only connection on the calling thread.
+    pub(crate) fn read_now<T, F>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        let conn = self.inner.reader()?;
+        let result = op(&conn);
+        self.inner.return_reader(conn);
+        result
+    }
+
     /// Runs a read on a pooled read-only connection on the blocking pool.
-    async fn read<T, F>(&self, op: F) -> Result<T>
+    pub(crate) async fn read<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,

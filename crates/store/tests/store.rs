@@ -279,7 +279,9 @@ async fn queue_leases_expire_and_retries_back_off() {
     assert_eq!(store.pending("g").await.expect("pending"), 1);
     assert!(store.due(0, 500, 0).await.expect("limit 0").is_empty());
 
-    // Leases and attempts survive a reopen.
+    // Attempts survive a reopen; leases of the previous process are released at once.
+    let leased = store.due(10_000, 1_000_000, 10).await.expect("lease all");
+    assert_eq!(leased.len(), 2);
     drop(store);
     let store = open(tmp.path());
     let due = store.due(10_000, 500, 10).await.expect("due after reopen");

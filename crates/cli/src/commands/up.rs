@@ -72,6 +72,9 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         .map(|ms| Duration::from_millis(*ms))
         .collect();
 
+    // Install the handlers before anything is ready, so a signal that arrives right after the
+    // ready file appears still shuts down gracefully.
+    let shutdown = shutdown_signal()?;
     let data_dir = args.data_dir;
     gust_server::run(
         config,
@@ -105,7 +108,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
                 data_dir.display()
             );
         },
-        shutdown_signal(),
+        shutdown,
     )
     .await
     .context("gust up failed")?;
