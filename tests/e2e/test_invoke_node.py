@@ -144,3 +144,17 @@ def test_warm_invoke_is_faster_and_has_no_init_duration(lam):
     fastest = min(w["seconds"] for w in warm)
     report_metric("node hello invoke via boto3", f"cold {cold['seconds'] * 1000:.1f} ms, warm {fastest * 1000:.1f} ms")
     assert fastest < cold["seconds"]
+
+
+def test_esm_by_package_type(lam):
+    name = node_fn(lam, "node_esm_pkg", "index.handler")
+    out = invoke(lam, name, {"n": 21})
+    assert out["error"] is None, out["payload"]
+    assert out["payload"] == {"flavour": "esm-pkg", "doubled": 42}
+
+
+def test_handler_in_subdirectory(lam):
+    name = node_fn(lam, "node_subdir", "src/index.handler")
+    out = invoke(lam, name)
+    assert out["error"] is None, out["payload"]
+    assert out["payload"] == {"where": "src"}

@@ -202,3 +202,11 @@ def test_qualifier_latest(lam, basic):
 
 def test_runtime_is_reported(lam, basic):
     assert lam.get_function_configuration(FunctionName=basic["hello"])["Runtime"] == PY_RUNTIME
+
+
+def test_handler_in_package(lam):
+    name = unique("py-pkg")
+    create_function(lam, name=name, code=zip_function("py_package"), handler="pkg.mod.handler")
+    out = invoke(lam, name)
+    assert out["error"] is None, out["payload"]
+    assert out["payload"] == {"where": "pkg.mod", "helper": 42}

@@ -1,0 +1,2 @@
+def helper_value():
+    return 42
