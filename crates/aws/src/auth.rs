@@ -209,6 +209,17 @@ pub async fn sigv4_middleware(
             }
         }
     };
+    if let Some(expected) = expected_service(&parts) {
+        if identity.service != expected {
+            let err = AwsError::new(
+                403,
+                "InvalidSignatureException",
+                format!("Credential should be scoped to correct service: '{expected}'. "),
+            )
+            .with_protocol(protocol_of(&parts));
+            return reject(err, &request_id);
+        }
+    }
     tracing::trace!(
         access_key_id = %identity.access_key_id,
         service = %identity.service,
@@ -217,6 +228,44 @@ pub async fn sigv4_middleware(
     );
     parts.extensions.insert(identity);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The signing name of the service a request is addressed to, where its shape tells: JSON
+/// protocols by their `X-Amz-Target` prefix, Lambda by its dated REST paths. `None` (e.g. S3's
+/// path-style requests) accepts whatever service the signature names.
+pub fn expected_service(parts: &http::request::Parts) -> Option<&'static str> {
+    if let Some(target) = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        let prefix = target.split('.').next().unwrap_or("");
+        return match prefix {
+            "DynamoDB_20120810" => Some("dynamodb"),
+            "DynamoDBStreams_20120810" => Some("dynamodb"),
+            "Logs_20140328" => Some("logs"),
+            "AmazonSQS" => Some("sqs"),
+            "AWSEvents" => Some("events"),
+            "AWSStepFunctions" => Some("states"),
+            _ => None,
+        };
+    }
+    let path = parts.uri.path();
+    let lambda_dates = [
+        "/2015-03-31/",
+        "/2016-08-19/",
+        "/2017-10-31/",
+        "/2018-10-31/",
+        "/2019-09-25/",
+        "/2019-09-30/",
+        "/2020-04-22/",
+        "/2020-06-30/",
+        "/2021-10-31/",
+    ];
+    if lambda_dates.iter().any(|p| path.starts_with(p)) || path.starts_with("/gust/v1/functions") {
+        return Some("lambda");
+    }
+    None
 }
 
 fn reject(e: AwsError, request_id: &RequestId) -> Response {
@@ -313,6 +362,32 @@ mod tests {
             parts.headers,
             String::from_utf8_lossy(&bytes).into_owned(),
         )
+    }
+
+    #[tokio::test]
+    async fn signature_scoped_to_another_service_is_rejected() {
+        let req = request(
+            Method::GET,
+            "/2015-03-31/functions/",
+            "s3",
+            &[],
+            b"",
+            "secret",
+        );
+        let (status, headers, body) = send(req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(headers["x-amzn-errortype"], "InvalidSignatureException");
+        assert!(
+            body.contains("Credential should be scoped to correct service: 'lambda'"),
+            "{body}"
+        );
+        let target = [("x-amz-target", "DynamoDB_20120810.ListTables")];
+        let req = request(Method::POST, "/", "lambda", &target, b"{}", "secret");
+        let (status, _, body) = send(req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("'dynamodb'"), "{body}");
+        let req = request(Method::POST, "/", "dynamodb", &target, b"{}", "secret");
+        assert_eq!(send(req).await.0, StatusCode::OK);
     }
 
     #[tokio::test]
