@@ -19,6 +19,10 @@ pub enum RuntimeKind {
     Node { version: String },
     /// `provided`, `provided.al2`, `provided.al2023`: the package's own `bootstrap` executable.
     Provided,
+    /// `wasm` (a Gust extension): a WebAssembly component (`wasi:http/proxy`) or WASI
+    /// preview-1 command module, run by the Wasm runtime; `handler` optionally names the
+    /// `.wasm` file inside the package.
+    Wasm,
 }
 
 impl RuntimeKind {
@@ -40,6 +44,7 @@ impl RuntimeKind {
         }
         match runtime {
             "provided" | "provided.al2" | "provided.al2023" => Some(RuntimeKind::Provided),
+            "wasm" => Some(RuntimeKind::Wasm),
             _ => None,
         }
     }
@@ -106,14 +111,14 @@ impl FunctionConfig {
         validate_name(&self.name)?;
         if RuntimeKind::parse(&self.runtime).is_none() {
             return Err(InvalidConfig(format!(
-                "Value {} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [python3.9, python3.10, python3.11, python3.12, python3.13, nodejs18.x, nodejs20.x, nodejs22.x, provided, provided.al2, provided.al2023]",
+                "Value {} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [python3.9, python3.10, python3.11, python3.12, python3.13, nodejs18.x, nodejs20.x, nodejs22.x, provided, provided.al2, provided.al2023, wasm]",
                 self.runtime
             )));
         }
         if self.handler.is_empty()
             && !matches!(
                 RuntimeKind::parse(&self.runtime),
-                Some(RuntimeKind::Provided)
+                Some(RuntimeKind::Provided | RuntimeKind::Wasm)
             )
         {
             return Err(InvalidConfig(
@@ -224,6 +229,7 @@ mod tests {
             RuntimeKind::parse("provided.al2023"),
             Some(RuntimeKind::Provided)
         );
+        assert_eq!(RuntimeKind::parse("wasm"), Some(RuntimeKind::Wasm));
         assert_eq!(RuntimeKind::parse("java21"), None);
         assert_eq!(RuntimeKind::parse("python2.7"), None);
         assert_eq!(RuntimeKind::parse("python3."), None);
@@ -232,6 +238,10 @@ mod tests {
     #[test]
     fn validation_rejects_out_of_range() {
         assert!(cfg().validate().is_ok());
+        let mut c = cfg();
+        c.runtime = "wasm".into();
+        c.handler = String::new();
+        assert!(c.validate().is_ok(), "wasm functions need no handler");
         let mut c = cfg();
         c.timeout = 901;
         assert!(c.validate().is_err());

@@ -59,6 +59,9 @@ impl Context {
                 )
             }),
             RuntimeKind::Provided => Ok(None),
+            RuntimeKind::Wasm => Err(format!(
+                "runtime {runtime} is not run by the process runtime (route it to the Wasm runtime)"
+            )),
         }
     }
 }
@@ -160,6 +163,13 @@ impl Environment {
                 let b = code_dir.join("bootstrap");
                 check_entrypoint(&b)?;
                 (Some(b), Vec::new())
+            }
+            RuntimeKind::Wasm => {
+                let why = ctx
+                    .interpreter(&kind, &cfg.runtime)
+                    .err()
+                    .unwrap_or_default();
+                return Err(StartError::RuntimeUnavailable(why));
             }
         };
         let Some(program) = program else {
@@ -506,7 +516,7 @@ fn environment_variables(
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", cfg.runtime));
             set("NODE_PATH", path(&code_dir.join("node_modules")));
         }
-        RuntimeKind::Provided => {
+        RuntimeKind::Provided | RuntimeKind::Wasm => {
             vars.remove("AWS_EXECUTION_ENV");
         }
     }
