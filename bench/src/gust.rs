@@ -293,3 +293,100 @@ pub async fn invoke_ok(conn: &mut Conn, name: &str) -> Result<Duration> {
     }
     Ok(took)
 }
+
+/// CPU time a process has used so far, all threads, in nanoseconds (scheduler statistics;
+/// falls back to `utime + stime` in clock ticks where those are missing). `filter` sees each
+/// thread's name and decides whether it counts.
+pub fn cpu_ns(pid: &str, filter: impl Fn(&str) -> bool) -> u64 {
+    let mut total = 0;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    for t in tasks.flatten() {
+        let dir = t.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !filter(comm.trim()) {
+            continue;
+        }
+        if let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        {
+            total += ns;
+        } else if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
+            // utime and stime are fields 14 and 15; after the ")" they are the 12th and 13th.
+            let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+            let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+            total += f.iter().sum::<u64>() * 10_000_000;
+        }
+    }
+    total
+}
+
+/// Where CPU time went, at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct CpuSnapshot {
+    pub gust_ns: u64,
+    /// The part of `gust_ns` spent by the store's writer thread (durable commits).
+    pub store_writer_ns: u64,
+    /// Per process below `gust`: environments come and go during a run (evicted, started), so
+    /// they are compared process by process.
+    pub environments_ns: std::collections::HashMap<u32, u64>,
+    pub client_ns: u64,
+    pub baseline_ns: u64,
+}
+
+impl CpuSnapshot {
+    /// `gust` and every process below it, and this process split into the client and the
+    /// baseline server (by thread name).
+    pub fn take(gust: Option<&Gust>) -> CpuSnapshot {
+        let (gust_ns, store_writer_ns, environments_ns) = match gust {
+            Some(g) => (
+                cpu_ns(&g.pid.to_string(), |_| true),
+                cpu_ns(&g.pid.to_string(), |name| name.starts_with("gust-store")),
+                g.descendants().iter().map(|&p| (p, cpu_ns(&p.to_string(), |_| true))).collect(),
+            ),
+            None => (0, 0, Default::default()),
+        };
+        CpuSnapshot {
+            gust_ns,
+            store_writer_ns,
+            environments_ns,
+            client_ns: cpu_ns("self", |name| !name.starts_with("baseline")),
+            baseline_ns: cpu_ns("self", |name| name.starts_with("baseline")),
+        }
+    }
+
+    /// Microseconds of CPU per request between `self` (earlier) and `later`.
+    /// In order: `gust`, its store writer (part of `gust`), environments, client, baseline server.
+    pub fn per_request_us(&self, later: &CpuSnapshot, requests: u64) -> [f64; 5] {
+        let n = requests.max(1) as f64;
+        let d = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1_000.0 / n;
+        [
+            d(self.gust_ns, later.gust_ns),
+            d(self.store_writer_ns, later.store_writer_ns),
+            // Processes that ended during the run are missed; started ones count from zero.
+            later
+                .environments_ns
+                .iter()
+                .map(|(pid, ns)| ns.saturating_sub(self.environments_ns.get(pid).copied().unwrap_or(0)))
+                .sum::<u64>() as f64
+                / 1_000.0
+                / n,
+            d(self.client_ns, later.client_ns),
+            d(self.baseline_ns, later.baseline_ns),
+        ]
+    }
+}
+
+impl Gust {
+    /// Environments of one function: processes below `gust` started for `function`.
+    pub fn environments_of(&self, function: &str) -> usize {
+        let needle = format!("AWS_LAMBDA_FUNCTION_NAME={function}\0");
+        self.descendants()
+            .iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/environ"))
+                    .is_ok_and(|e| e.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            })
+            .count()
+    }
+}

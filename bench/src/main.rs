@@ -25,7 +25,7 @@ use clap::Parser;
 use http::Method;
 
 use crate::client::{load, Conn, Req, Signer, Stop, Target};
-use crate::gust::{create_function, delete_function, invoke_ok, invoke_path, Gust, Hello};
+use crate::gust::{create_function, delete_function, invoke_ok, invoke_path, CpuSnapshot, Gust, Hello};
 use crate::report::*;
 use crate::stats::{median, Summary};
 
@@ -265,10 +265,14 @@ async fn hello_functions(_g: &Gust, target: &Arc<Target>) -> Result<Vec<(String,
 async fn measure(g: Option<&Gust>, targets: &[(String, Arc<Target>, Req)], plan: &Plan, out: &mut MainRun) -> Result<()> {
     for (key, t, req) in targets {
         load(t, req, 1, Stop::Count(plan.warmup)).await?;
+        let cpu0 = CpuSnapshot::take(g);
         let r = load(t, req, 1, Stop::Count(plan.warm_invokes)).await?;
+        let cpu = cpu0.per_request_us(&CpuSnapshot::take(g), r.ok);
         let s = Summary::of(&r.latencies);
         progress(format!("warm c=1 {key}: p50 {:.0} µs p99 {:.0} µs ({} ok, {} errors)", s.p50_us, s.p99_us, r.ok, r.errors));
-        out.warm.push(Run::from(key, 1, &r, None));
+        let mut run = Run::from(key, 1, &r, None);
+        run.cpu = Some(cpu);
+        out.warm.push(run);
     }
 
     // Concurrency outermost, so each level sees all targets under the same conditions; each
@@ -291,10 +295,12 @@ async fn measure(g: Option<&Gust>, targets: &[(String, Arc<Target>, Req)], plan:
             }
             warm.took = w0.elapsed();
             let envs = match g {
-                Some(g) if key != BASELINE => Some(g.descendants().len()),
+                Some(g) if key != BASELINE => Some((g.environments_of(&format!("hello-{key}")), g.descendants().len())),
                 _ => None,
             };
+            let cpu0 = CpuSnapshot::take(g);
             let r = load(t, req, c, Stop::For(plan.throughput_for)).await?;
+            let cpu = cpu0.per_request_us(&CpuSnapshot::take(g), r.ok);
             let s = Summary::of(&r.latencies);
             progress(format!(
                 "throughput c={c} {key}: {:.0}/s p50 {:.0} µs p99 {:.0} µs, {} throttled, {} errors (warm-up {:?}, {} bursts, {} throttled)",
@@ -309,6 +315,7 @@ async fn measure(g: Option<&Gust>, targets: &[(String, Arc<Target>, Req)], plan:
             ));
             let mut run = Run::from(key, c, &r, Some(warm));
             run.processes = envs;
+            run.cpu = Some(cpu);
             out.throughput.push(run);
         }
     }

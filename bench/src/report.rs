@@ -63,8 +63,11 @@ pub struct Run {
     pub elapsed: Duration,
     pub throughput: f64,
     pub warmup: Option<Warmup>,
-    /// Processes below `gust` when the run started (its environments).
-    pub processes: Option<usize>,
+    /// Environments of this function, and all processes below `gust`, when the run started.
+    pub processes: Option<(usize, usize)>,
+    /// CPU µs per successful request: `gust`, its store writer thread (part of `gust`), its
+    /// environments, the client, the baseline server.
+    pub cpu: Option<[f64; 5]>,
 }
 
 impl Run {
@@ -81,6 +84,7 @@ impl Run {
             throughput: r.throughput(),
             warmup,
             processes: None,
+            cpu: None,
         }
     }
 
@@ -95,7 +99,12 @@ impl Run {
             "elapsed_s": self.elapsed.as_secs_f64(),
             "per_second": round(self.throughput),
             "latency": self.summary.to_json(),
-            "environments": self.processes,
+            "environments_of_function": self.processes.map(|p| p.0),
+            "processes_below_gust": self.processes.map(|p| p.1),
+            "cpu_us_per_request": self.cpu.map(|c| json!({
+                "gust": round(c[0]), "gust_store_writer": round(c[1]), "environments": round(c[2]),
+                "client": round(c[3]), "baseline_server": round(c[4]),
+            })),
             "warmup": self.warmup.as_ref().map(|w| json!({
                 "bursts": w.bursts,
                 "throttled": w.throttled,
@@ -334,9 +343,35 @@ impl Report {
                     fmt_us(r.summary.p99_us),
                     r.throttled,
                     r.errors,
-                    r.processes.map_or("–".into(), |p| p.to_string()),
+                    r.processes.map_or("–".into(), |(f, all)| format!("{f} (of {all})")),
                 );
             }
+        }
+        let _ = writeln!(
+            o,
+            "\nEnvironments: the function's environments (and all processes below `gust`) when the measured run started; at most 64 live in all (`--max-concurrency 64`), idle ones of other functions are evicted to make room. Warm-up: bursts of 4 requests per connection until one passes with no 429 and no error."
+        );
+        let _ = writeln!(
+            o,
+            "\n## Where the CPU goes (µs of CPU per request, measured runs; 2 cores = 2,000,000 µs/s)\n"
+        );
+        let _ = writeln!(o, "| Target | Concurrency | `gust` | of which store writer | environments | client (incl. signing) | baseline server | total |\n|---|---|---|---|---|---|---|---|");
+        for r in self.main.warm.iter().chain(&self.main.throughput) {
+            let Some(c) = r.cpu else { continue };
+            let cell = |v: f64| if v >= 0.5 { format!("{v:.0}") } else { "–".into() };
+            let _ = writeln!(
+                o,
+                "| {} | {}{} | {} | {} | {} | {} | {} | {:.0} |",
+                label(&r.key),
+                r.concurrency,
+                if r.warmup.is_none() { " (latency run)" } else { "" },
+                cell(c[0]),
+                cell(c[1]),
+                cell(c[2]),
+                cell(c[3]),
+                cell(c[4]),
+                c[0] + c[2] + c[3] + c[4]
+            );
         }
         let errors: Vec<String> = self
             .main
@@ -351,10 +386,6 @@ impl Report {
         if !errors.is_empty() {
             let _ = writeln!(o, "\nFirst error seen per cell:\n\n{}", errors.join("\n"));
         }
-        let _ = writeln!(
-            o,
-            "\nEnvironments: processes below `gust` when the measured run started. Warm-up: bursts of 4 requests per connection until one passes with no 429 and no error."
-        );
         o
     }
 
