@@ -1,4 +1,6 @@
-//! Gust's function runtime: the [`Invoker`] interface and the process executor behind it.
+//! Gust's function runtime: the [`Invoker`] interface, the process executor behind it, and
+//! [`RoutingInvoker`], which sends each function to the executor of its runtime family (the
+//! Wasm executor lives in `gust-wasm`, which depends on this crate).
 //!
 //! An invocation goes to a warm execution environment of its function, or to a new one when
 //! none is idle and the function's reserved concurrency and the global limit allow; otherwise
@@ -10,7 +12,10 @@
 mod api;
 mod error;
 pub mod process;
+pub mod report;
+mod routing;
 
 pub use api::{InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig};
 pub use error::RuntimeError;
-pub use process::{EnvironmentCounts, ProcessInvoker};
+pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};
+pub use routing::RoutingInvoker;

@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use gust_model::{function_arn, now_ms, FunctionRecord, RuntimeKind};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::{JoinHandle, JoinSet};
@@ -34,6 +33,7 @@ use super::logs::{tail_text, LogSink};
 use super::memory::MemoryControl;
 use super::pool::{EnvironmentCounts, Lease, PoolState, Pooled};
 use super::runtime_api::{Assignment, Outcome, Phase};
+use crate::report::{error_body, rfc3339_now};
 use crate::{InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig, RuntimeError};
 
 /// The Python bootstrap, written to `<work_dir>/bootstrap/bootstrap.py` at start-up.
@@ -679,16 +679,6 @@ async fn invalid_entrypoint(
     }
 }
 
-/// `{"errorType":..., "errorMessage":...}` in Lambda's key order.
-fn error_body(error_type: &str, message: &str) -> Bytes {
-    let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    Bytes::from(format!(
-        "{{\"errorType\":{},\"errorMessage\":{}}}",
-        q(error_type),
-        q(message)
-    ))
-}
-
 /// An X-Ray trace header: `Root=1-<8 hex epoch s>-<24 hex>;Parent=<16 hex>;Sampled=0`.
 fn trace_id() -> String {
     let r = uuid::Uuid::new_v4().simple().to_string();
@@ -698,20 +688,6 @@ fn trace_id() -> String {
         "Root=1-{secs:08x}-{};Parent={};Sampled=0",
         &r[..24],
         &p[..16]
-    )
-}
-
-fn rfc3339_now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
     )
 }
 

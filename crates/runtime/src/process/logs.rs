@@ -35,9 +35,10 @@ enum LogMsg {
     Flush(oneshot::Sender<()>),
 }
 
-/// The sending side of the log writer; cheap to clone.
+/// The sending side of the log writer; cheap to clone. Shared by the process and Wasm
+/// executors so every function's lines reach the store the same way.
 #[derive(Clone, Debug)]
-pub(crate) struct LogSink {
+pub struct LogSink {
     tx: mpsc::Sender<LogMsg>,
 }
 
@@ -49,18 +50,18 @@ impl std::fmt::Debug for LogMsg {
 
 impl LogSink {
     /// Starts the writer task. It ends when every sink is dropped; its handle is the owner's.
-    pub(crate) fn start(store: Arc<dyn LogStore>) -> (LogSink, JoinHandle<()>) {
+    pub fn start(store: Arc<dyn LogStore>) -> (LogSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         (LogSink { tx }, tokio::spawn(writer(store, rx)))
     }
 
-    pub(crate) async fn push(&self, entry: LogEntry) {
+    pub async fn push(&self, entry: LogEntry) {
         // Only fails when the writer is gone (shutdown); the line is then dropped.
         let _ = self.tx.send(LogMsg::Entry(entry)).await;
     }
 
     /// A platform line (`START`, `END`, `REPORT`, timeouts).
-    pub(crate) async fn platform(&self, function: &str, request_id: &str, message: String) {
+    pub async fn platform(&self, function: &str, request_id: &str, message: String) {
         self.push(LogEntry {
             ts_ms: now_ms(),
             function: function.to_string(),
@@ -72,7 +73,7 @@ impl LogSink {
     }
 
     /// Returns once every line sent before this call is stored.
-    pub(crate) async fn flush(&self) {
+    pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(LogMsg::Flush(tx)).await.is_ok() {
             let _ = rx.await;
@@ -269,7 +270,7 @@ fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
 
 /// The last [`limits::LOG_TAIL_BYTES`] of `lines` joined by newlines (ending with one), cut at
 /// a character boundary.
-pub(crate) fn tail_text(lines: &[String]) -> String {
+pub fn tail_text(lines: &[String]) -> String {
     let mut text = String::new();
     for l in lines {
         text.push_str(l);

@@ -19,4 +19,5 @@ mod pool;
 mod runtime_api;
 
 pub use invoker::{ProcessInvoker, PROVISIONED_INIT_TIMEOUT};
+pub use logs::{tail_text, LogSink};
 pub use pool::EnvironmentCounts;
