@@ -136,7 +136,7 @@ async fn run(args: Args) -> Result<()> {
         measure_signing(&target, &mut main)?;
         cold_starts(&g, &target, &plan, &mut main).await?;
         let mut targets = vec![(BASELINE.to_string(), base_target.clone(), baseline_req(&base_target)?)];
-        targets.extend(hello_functions(&g, &target).await?);
+        targets.extend(hello_functions(&target).await?);
         measure(Some(&g), &targets, &plan, &mut main).await
     }
     .await;
@@ -245,7 +245,7 @@ async fn cold_starts(g: &Gust, target: &Arc<Target>, plan: &Plan, out: &mut Main
 }
 
 /// The functions for parts 3 and 4, created and checked once.
-async fn hello_functions(_g: &Gust, target: &Arc<Target>) -> Result<Vec<(String, Arc<Target>, Req)>> {
+async fn hello_functions(target: &Arc<Target>) -> Result<Vec<(String, Arc<Target>, Req)>> {
     let mut conn = Conn::connect(target.clone()).await?;
     let mut out = Vec::new();
     for h in Hello::ALL {
