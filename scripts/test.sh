@@ -95,7 +95,7 @@ step "aws-lambda-ric (npm) in tests/e2e/node"
 # "allowScripts" approves exactly aws-lambda-ric@3.3.0.
 NODE_DIR=tests/e2e/node
 NODE_HASH="$( (cat "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json"; node --version; uname -m) | sha256sum | cut -c1-16)"
-CACHE="${GUST_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gust-test}/npm-$NODE_HASH"
+CACHE="${GUST_TEST_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/gust-test}/npm-$NODE_HASH"
 if [ ! -f "$CACHE/node_modules/aws-lambda-ric/dist/rapid-client.node" ]; then
     note "building into $CACHE (native code; takes a minute or two)"
     rm -rf "$CACHE.tmp"
