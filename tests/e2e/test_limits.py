@@ -6,7 +6,6 @@ module ends by checking that the server still answers.
 
 import json
 import threading
-import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -27,7 +26,7 @@ def test_timeout_then_recovery(lam):
     assert out["error"] == "Unhandled"
     assert out["payload"]["errorType"] == "Sandbox.Timedout", out["payload"]
     assert "Task timed out after 1.00 seconds" in out["payload"]["errorMessage"]
-    assert 0.9 <= out["seconds"] < 3.0, f"timed out after {out['seconds']:.2f}s"
+    assert 0.9 <= out["seconds"] < 5.0, f"timed out after {out['seconds']:.2f}s"
     again = invoke(lam, name, {"action": "hello"})
     assert (again["error"], again["payload"]) == (None, {"hello": "world"})
 
@@ -156,17 +155,19 @@ def test_concurrent_invokes_without_limit_run_in_parallel(gust, lam):
     results = []
 
     def call():
-        results.append(invoke(gust.client(), name, {"action": "sleep", "seconds": 0.5})["payload"])
+        results.append(invoke(gust.client(), name, {"action": "span", "seconds": 0.5})["payload"])
 
-    started = time.monotonic()
     threads = [threading.Thread(target=call) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=15)
-    elapsed = time.monotonic() - started
-    assert results == [{"slept": 0.5}] * 3
-    assert elapsed < 1.4, f"3 × 0.5 s invokes took {elapsed:.2f}s; they did not run in parallel"
+    assert len(results) == 3, results
+    # Judged by the handlers' own clocks, so slow cold starts on a busy machine don't matter:
+    # all three were sleeping at the same moment.
+    latest_start = max(r["started"] for r in results)
+    earliest_end = min(r["ended"] for r in results)
+    assert latest_start < earliest_end, f"the 3 invocations did not overlap: {results}"
 
 
 def test_server_still_answers(gust, lam):

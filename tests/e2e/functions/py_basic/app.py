@@ -83,6 +83,10 @@ def action(event, context):
         # Multiplying a bytes object fills every page, so the memory is resident.
         hog = b"\x01" * (mb * 1024 * 1024)
         return {"allocated_mb": len(hog) // (1024 * 1024)}
+    if what == "span":
+        started = time.time()
+        time.sleep(float(event.get("seconds", 1)))
+        return {"started": started, "ended": time.time()}
     if what == "sleep":
         time.sleep(float(event.get("seconds", 1)))
         return {"slept": event.get("seconds", 1)}
