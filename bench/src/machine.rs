@@ -11,6 +11,8 @@ pub struct Machine {
     pub commit: String,
     pub loadavg_start: String,
     pub memory_mib: u64,
+    /// The benchmarked `gust` binary and its modification time (the commit may be newer).
+    pub binary: String,
 }
 
 impl Machine {
@@ -43,7 +45,7 @@ impl Machine {
                     .and_then(|v| v.parse::<u64>().ok())
             })
             .map_or(0, |kib| kib / 1024);
-        Machine { cpu, cores, kernel, date, commit, loadavg_start: loadavg(), memory_mib }
+        Machine { cpu, cores, kernel, date, commit, loadavg_start: loadavg(), memory_mib, binary: String::new() }
     }
 
     pub fn to_json(&self) -> Value {
@@ -54,6 +56,7 @@ impl Machine {
             "kernel": self.kernel,
             "date": self.date,
             "commit": self.commit,
+            "gust_binary": self.binary,
             "loadavg_start": self.loadavg_start,
             "loadavg_end": loadavg(),
         })

@@ -122,6 +122,13 @@ async fn run(args: Args) -> Result<()> {
     let bin = std::fs::canonicalize(&args.gust)
         .with_context(|| format!("no gust binary at {} (cargo build --release -p gust-cli)", args.gust.display()))?;
     progress(format!("benchmarking {}", bin.display()));
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(time::OffsetDateTime::from)
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default();
+    let machine = machine::Machine { binary: format!("{} (built {built})", bin.display()), ..machine };
     let startup = startup_and_footprint(&bin, &plan).await?;
 
     progress("starting the main gust up and the bare hyper baseline");

@@ -198,13 +198,14 @@ impl Report {
         let _ = writeln!(o, "# Gust core benchmark{}\n", if self.quick { " (quick run: smoke test, not for comparison)" } else { "" });
         let _ = writeln!(
             o,
-            "{}, {} cores, {} MiB RAM, Linux {}; {} UTC; gust commit {}; load average {} at start, {} at end; whole run {:.0} s.\n",
+            "{}, {} cores, {} MiB RAM, Linux {}; {} UTC; repository at {}, binary {}; load average {} at start, {} at end; whole run {:.0} s.\n",
             m.cpu,
             m.cores,
             m.memory_mib,
             m.kernel,
             m.date,
             m.commit,
+            m.binary,
             m.loadavg_start,
             crate::machine::loadavg(),
             self.total.as_secs_f64()
@@ -379,8 +380,12 @@ impl Report {
             .iter()
             .chain(&self.main.warm)
             .filter_map(|r| {
-                let e = r.first_error.clone().or_else(|| r.warmup.as_ref().and_then(|w| w.first_error.clone()))?;
-                Some(format!("- {} at concurrency {}: {}", label(&r.key), r.concurrency, e.replace('\n', " ")))
+                let (when, e) = match (&r.first_error, r.warmup.as_ref().and_then(|w| w.first_error.as_ref())) {
+                    (Some(e), _) => ("measured run", e),
+                    (None, Some(e)) => ("warm-up", e),
+                    (None, None) => return None,
+                };
+                Some(format!("- {} at concurrency {} ({when}): {}", label(&r.key), r.concurrency, e.replace('\n', " ")))
             })
             .collect();
         if !errors.is_empty() {
