@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub region: String,
     /// Delays before each retry of a failed asynchronous invocation (Lambda: ~1 and ~2 minutes).
     pub event_retry_delays: Vec<Duration>,
+    /// How often expired items (DynamoDB TTL) are looked for and deleted.
+    pub ttl_sweep_interval: Duration,
 }
 
 impl ServerConfig {
@@ -52,6 +54,7 @@ impl ServerConfig {
             node: None,
             region: gust_model::DEFAULT_REGION.to_string(),
             event_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
+            ttl_sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -97,15 +100,27 @@ impl CredentialLookup for Lookup {
     }
 }
 
+/// The services that speak an AWS JSON protocol (`POST /` with `X-Amz-Target`), each with
+/// the target prefix it answers (`DynamoDB_20120810.`); the first matching prefix wins.
+pub type TargetTable = Vec<(&'static str, Router)>;
+
 /// Builds the control endpoint's app: unauthenticated health check, then every AWS API behind
-/// SigV4 verification.
+/// SigV4 verification: the REST APIs by path, the JSON-protocol APIs by `X-Amz-Target`.
 pub fn control_app(
     lambda: Arc<gust_lambda::LambdaState>,
+    targets: TargetTable,
     lookup: Arc<dyn CredentialLookup>,
 ) -> Router {
+    let targets = Arc::new(targets);
     // The middleware buffers and bounds the body itself; the extractors behind it must not cut
     // a 50 MB CreateFunction zip short at axum's 2 MB default.
     let signed = gust_lambda::router(lambda)
+        .route(
+            "/",
+            axum::routing::post(move |req: axum::extract::Request| {
+                dispatch_target(targets.clone(), req)
+            }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             gust_aws::auth::MAX_BODY,
         ))
@@ -116,6 +131,41 @@ pub fn control_app(
     Router::new()
         .route("/_gust/health", axum::routing::get(|| async { "ok" }))
         .merge(signed)
+}
+
+/// Hands a `POST /` to the service whose prefix its `X-Amz-Target` has.
+async fn dispatch_target(
+    targets: Arc<TargetTable>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let service = targets
+        .iter()
+        .find(|(prefix, _)| target.starts_with(prefix))
+        .map(|(_, router)| router.clone());
+    match service {
+        Some(router) => match router.oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        },
+        None => {
+            let (parts, _) = req.into_parts();
+            let protocol = match gust_aws::auth::protocol_of(&parts) {
+                gust_aws::Protocol::Json11 => gust_aws::Protocol::Json11,
+                _ => gust_aws::Protocol::Json10,
+            };
+            gust_aws::AwsError::new(400, "UnknownOperationException", "")
+                .with_protocol(protocol)
+                .with_type_prefix("com.amazon.coral.service")
+                .into_response()
+        }
+    }
 }
 
 /// Runs `gust up` until `shutdown` resolves, calling `on_started` once the endpoint is ready.
@@ -203,11 +253,28 @@ pub async fn run(
         }
     }
 
+    let tables = gust_dynamodb::SqliteTableStore::open(store.as_ref().clone())
+        .await
+        .map_err(|e| ServerError::Store {
+            dir: config.data_dir.clone(),
+            source: gust_store::StoreError::Corrupt(e.to_string()),
+        })?;
+    let dynamodb = Arc::new(gust_dynamodb::DynamoDb::new(
+        Arc::new(tables),
+        &config.region,
+    ));
+
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = gust_lambda::spawn_event_worker(lambda.clone(), stop_rx);
+    let worker = gust_lambda::spawn_event_worker(lambda.clone(), stop_rx.clone());
+    let ttl_sweeper =
+        gust_dynamodb::spawn_ttl_sweeper(dynamodb.clone(), config.ttl_sweep_interval, stop_rx);
 
     let lookup: Arc<dyn CredentialLookup> = Arc::new(Lookup(credentials.clone()));
-    let app = control_app(lambda, lookup);
+    let targets: TargetTable = vec![(
+        gust_dynamodb::TARGET_PREFIX,
+        gust_dynamodb::router(dynamodb),
+    )];
+    let app = control_app(lambda, targets, lookup);
 
     write_atomic(&config.data_dir.join("endpoint"), endpoint.as_bytes())?;
     if let Some(ready) = &config.ready_file {
@@ -230,6 +297,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         tracing::warn!(error = %e, "event worker ended abnormally");
+    }
+    if let Err(e) = ttl_sweeper.await {
+        tracing::warn!(error = %e, "ttl sweeper ended abnormally");
     }
     invoker.shutdown().await;
     store.close();

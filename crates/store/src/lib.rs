@@ -16,10 +16,12 @@ use async_trait::async_trait;
 use gust_model::{FunctionRecord, LogEntry, QueuedEvent, StoredLogEntry};
 
 mod code;
+pub mod kv;
 mod schema;
 mod sqlite;
 mod writer;
 
+pub use kv::{KvAbort, KvCursor, KvRange, KvRow, KvTxn, KvValue, SpaceStats};
 pub use sqlite::{SqliteStore, StoreStats};
 
 /// Errors of the storage layer.

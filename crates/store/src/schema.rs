@@ -44,6 +44,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX logs_function_seq ON logs (function, seq);
     CREATE INDEX logs_ts ON logs (ts_ms);
     ",
+    // 1 -> 2: ordered key-value spaces (see `kv`), and their counters.
+    "
+    CREATE TABLE kv (
+        space      INTEGER NOT NULL,
+        p          BLOB NOT NULL,
+        s          BLOB NOT NULL,
+        u          BLOB NOT NULL,
+        value      BLOB NOT NULL,
+        weight     INTEGER NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (space, p, s, u)
+    ) WITHOUT ROWID;
+    CREATE INDEX kv_expiry ON kv (space, expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE kv_counters (
+        name  TEXT PRIMARY KEY NOT NULL,
+        value INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.
