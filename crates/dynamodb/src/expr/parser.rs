@@ -306,8 +306,19 @@ impl<'a, 'u> Parser<'a, 'u> {
             Tok::Ident if self.peek_at(1).kind == Tok::LParen && !self.is_keyword(t) => {
                 let f = self.text(t);
                 self.advance();
-                let mut args = self.args()?;
-                let dummy = Operand::Value(AttributeValue::Null);
+                let args = self.args()?;
+                self.call_operand(f, args)
+            }
+            _ => Ok(Operand::Path(self.path()?)),
+        }
+    }
+
+    /// The operand for a call `f(args)`; unknown or misplaced functions are
+    /// recorded as errors and yield a placeholder.
+    fn call_operand(&mut self, f: &str, mut args: Vec<Operand>) -> Result<Operand, ExprError> {
+        let dummy = Operand::Value(AttributeValue::Null);
+        {
+            {
                 match (f, self.mode) {
                     ("size", Mode::Condition) => {
                         if !self.arity(f, &args, 1) {
@@ -361,7 +372,6 @@ impl<'a, 'u> Parser<'a, 'u> {
                     }
                 }
             }
-            _ => Ok(Operand::Path(self.path()?)),
         }
     }
 
@@ -428,13 +438,25 @@ impl<'a, 'u> Parser<'a, 'u> {
             }
             return Ok(inner);
         }
-        if t.kind == Tok::Ident
-            && self.peek_at(1).kind == Tok::LParen
-            && CONDITION_FUNCTIONS.contains(&self.text(t))
-        {
-            return self.condition_function();
-        }
-        let left = self.operand()?;
+        // A call is a condition unless a comparison follows it.
+        let left =
+            if t.kind == Tok::Ident && self.peek_at(1).kind == Tok::LParen && !self.is_keyword(t) {
+                let f = self.text(t);
+                self.advance();
+                let args = self.args()?;
+                let next = self.peek();
+                let compared = matches!(
+                    next.kind,
+                    Tok::Eq | Tok::Ne | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+                ) || self.is_word(next, "BETWEEN")
+                    || self.is_word(next, "IN");
+                if !compared {
+                    return self.condition_function(f, args);
+                }
+                self.call_operand(f, args)?
+            } else {
+                self.operand()?
+            };
         let t = self.peek();
         let op = match t.kind {
             Tok::Eq => Some(CmpOp::Eq),
@@ -493,10 +515,8 @@ impl<'a, 'u> Parser<'a, 'u> {
         Err(self.syntax())
     }
 
-    fn condition_function(&mut self) -> Result<Cond, ExprError> {
-        let t = self.advance();
-        let f = self.text(t);
-        let mut args = self.args()?;
+    /// The condition for a call `f(args)` used as a condition.
+    fn condition_function(&mut self, f: &str, mut args: Vec<Operand>) -> Result<Cond, ExprError> {
         let dummy = Cond::Const(false);
         match f {
             "attribute_exists" | "attribute_not_exists" => {
@@ -544,7 +564,14 @@ impl<'a, 'u> Parser<'a, 'u> {
                     Ok(Cond::Contains(a, b))
                 }
             }
-            _ => Err(self.syntax()),
+            "size" | "if_not_exists" | "list_append" => {
+                self.defer(format!("The function is not allowed to be used this way in an expression; function: {f}"));
+                Ok(dummy)
+            }
+            _ => {
+                self.defer(format!("Invalid function name; function: {f}"));
+                Ok(dummy)
+            }
         }
     }
 
