@@ -667,3 +667,463 @@ fn input_validation() {
     assert_eq!(msg(good.input()), None);
     assert_eq!(msg(ExprInput::default()), None);
 }
+
+fn update(
+    expr: &str,
+    names: &[(&str, &str)],
+    values: serde_json::Value,
+    it: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let c = ctx(names, values);
+    let mut used = UsedPlaceholders::new();
+    let u = parse_update(expr, &c.input(), &mut used).map_err(|e| e.message().to_owned())?;
+    let mut it = item(it);
+    u.apply(&mut it).map_err(|e| e.message().to_owned())?;
+    Ok(crate::types::item_to_json(&it))
+}
+
+fn update_ok(expr: &str, values: serde_json::Value, it: serde_json::Value) -> serde_json::Value {
+    update(expr, &[], values, it).unwrap_or_else(|e| panic!("{expr}: {e}"))
+}
+
+fn update_err(expr: &str, values: serde_json::Value, it: serde_json::Value) -> String {
+    match update(expr, &[], values, it) {
+        Err(e) => e,
+        Ok(v) => panic!("{expr} succeeded: {v}"),
+    }
+}
+
+#[test]
+fn update_set() {
+    let base = json!({"pk": {"S": "k"}, "n": {"N": "5"}, "s": {"S": "x"}, "m": {"M": {"a": {"N": "1"}}}, "l": {"L": [{"N": "1"}, {"N": "2"}]}});
+    let v = json!({":one": {"N": "1"}, ":s": {"S": "y"}, ":l": {"L": [{"N": "9"}]}, ":z": {"N": "0"}, ":big": {"N": "9999999999999999999999999999999999990"}});
+    let cases: &[(&str, serde_json::Value)] = &[
+        ("SET s = :s", json!({"s": {"S": "y"}})),
+        ("set s = :s", json!({"s": {"S": "y"}})),
+        ("SET x = :s", json!({"x": {"S": "y"}})),
+        ("SET n = n + :one", json!({"n": {"N": "6"}})),
+        ("SET n = n - :one", json!({"n": {"N": "4"}})),
+        ("SET n = :one - n", json!({"n": {"N": "-4"}})),
+        ("SET n = n + n", json!({"n": {"N": "10"}})),
+        ("SET x = n", json!({"x": {"N": "5"}})),
+        ("SET x = m.a", json!({"x": {"N": "1"}})),
+        (
+            "SET m.b = :s",
+            json!({"m": {"M": {"a": {"N": "1"}, "b": {"S": "y"}}}}),
+        ),
+        (
+            "SET m.a = m.a + :one",
+            json!({"m": {"M": {"a": {"N": "2"}}}}),
+        ),
+        (
+            "SET l[0] = :s",
+            json!({"l": {"L": [{"S": "y"}, {"N": "2"}]}}),
+        ),
+        (
+            "SET l[1] = :s",
+            json!({"l": {"L": [{"N": "1"}, {"S": "y"}]}}),
+        ),
+        // Past the end appends.
+        (
+            "SET l[7] = :s",
+            json!({"l": {"L": [{"N": "1"}, {"N": "2"}, {"S": "y"}]}}),
+        ),
+        ("SET c = if_not_exists(c, :z)", json!({"c": {"N": "0"}})),
+        ("SET n = if_not_exists(n, :z)", json!({"n": {"N": "5"}})),
+        (
+            "SET c = if_not_exists(c, :z) + :one",
+            json!({"c": {"N": "1"}}),
+        ),
+        (
+            "SET n = if_not_exists(n, :z) + :one",
+            json!({"n": {"N": "6"}}),
+        ),
+        (
+            "SET l = list_append(l, :l)",
+            json!({"l": {"L": [{"N": "1"}, {"N": "2"}, {"N": "9"}]}}),
+        ),
+        (
+            "SET l = list_append(:l, l)",
+            json!({"l": {"L": [{"N": "9"}, {"N": "1"}, {"N": "2"}]}}),
+        ),
+        (
+            "SET nl = list_append(if_not_exists(nl, :l), :l)",
+            json!({"nl": {"L": [{"N": "9"}, {"N": "9"}]}}),
+        ),
+        (
+            "SET x = list_append(:l, :l)",
+            json!({"x": {"L": [{"N": "9"}, {"N": "9"}]}}),
+        ),
+        // Right-hand sides read the item before the update.
+        (
+            "SET n = :one, x = n",
+            json!({"n": {"N": "1"}, "x": {"N": "5"}}),
+        ),
+        (
+            "SET x = n, n = :one",
+            json!({"n": {"N": "1"}, "x": {"N": "5"}}),
+        ),
+        (
+            "SET a = :one, b = :s",
+            json!({"a": {"N": "1"}, "b": {"S": "y"}}),
+        ),
+        (
+            "SET n = n + :big",
+            json!({"n": {"N": "100000000000000000000000000000000000004"}}),
+        ),
+    ];
+    for (expr, changes) in cases {
+        let mut want = base.clone();
+        if let (Some(w), Some(c)) = (want.as_object_mut(), changes.as_object()) {
+            for (k, v) in c {
+                w.insert(k.clone(), v.clone());
+            }
+        }
+        assert_eq!(
+            update(expr, &[], v.clone(), base.clone()),
+            Ok(want),
+            "{expr}"
+        );
+    }
+}
+
+#[test]
+fn update_runtime_errors() {
+    let base = json!({"n": {"N": "5"}, "s": {"S": "x"}, "m": {"M": {"a": {"N": "1"}}}, "l": {"L": [{"N": "1"}]}});
+    let v = json!({":one": {"N": "1"}, ":s": {"S": "y"}, ":l": {"L": []}, ":ss": {"SS": ["a"]}, ":big": {"N": "9E125"}});
+    let missing = "The provided expression refers to an attribute that does not exist in the item";
+    let bad_path = "The document path provided in the update expression is invalid for update";
+    let bad_type = "An operand in the update expression has an incorrect data type";
+    let cases: &[(&str, &str)] = &[
+        ("SET x.y = :one", missing),
+        ("SET x[0] = :one", missing),
+        ("SET m.x.y = :one", missing),
+        ("SET l[5].a = :one", missing),
+        ("SET x = nope", missing),
+        ("SET x = nope + :one", missing),
+        ("SET x = list_append(nope, :l)", missing),
+        ("SET s.y = :one", bad_path),
+        ("SET m[0] = :one", bad_path),
+        ("SET l.a = :one", bad_path),
+        ("SET n[0] = :one", bad_path),
+        ("SET x = s + :one", bad_type),
+        ("SET x = m - :one", bad_type),
+        ("SET x = list_append(s, :l)", bad_type),
+        ("SET x = list_append(:l, m)", bad_type),
+        ("ADD s :one", bad_type),
+        ("ADD n :ss", bad_type),
+        ("ADD l :one", bad_type),
+        ("DELETE s :ss", bad_type),
+        ("SET x = :big + :big", "Number overflow. Attempting to store a number with magnitude larger than supported range"),
+        ("SET x = n + :big", "Attempting to store more than 38 significant digits in a Number"),
+        ("REMOVE s.a", bad_path),
+    ];
+    for (expr, msg) in cases {
+        assert_eq!(update_err(expr, v.clone(), base.clone()), *msg, "{expr}");
+    }
+}
+
+#[test]
+fn update_remove() {
+    let base = json!({"a": {"N": "1"}, "m": {"M": {"x": {"N": "1"}, "y": {"N": "2"}}}, "l": {"L": [{"S": "0"}, {"S": "1"}, {"S": "2"}, {"S": "3"}]}});
+    let cases: &[(&str, serde_json::Value)] = &[
+        ("REMOVE a", json!({"m": base["m"], "l": base["l"]})),
+        ("REMOVE nope", base.clone()),
+        ("REMOVE a, nope", json!({"m": base["m"], "l": base["l"]})),
+        (
+            "REMOVE m.x",
+            json!({"a": base["a"], "m": {"M": {"y": {"N": "2"}}}, "l": base["l"]}),
+        ),
+        ("REMOVE m.z", base.clone()),
+        ("REMOVE q.z", base.clone()),
+        (
+            "REMOVE l[1]",
+            json!({"a": base["a"], "m": base["m"], "l": {"L": [{"S": "0"}, {"S": "2"}, {"S": "3"}]}}),
+        ),
+        ("REMOVE l[9]", base.clone()),
+        // Indexes refer to the list before the update, whatever their order.
+        (
+            "REMOVE l[0], l[2]",
+            json!({"a": base["a"], "m": base["m"], "l": {"L": [{"S": "1"}, {"S": "3"}]}}),
+        ),
+        (
+            "REMOVE l[2], l[0]",
+            json!({"a": base["a"], "m": base["m"], "l": {"L": [{"S": "1"}, {"S": "3"}]}}),
+        ),
+        (
+            "REMOVE l[3], l[0], l[1]",
+            json!({"a": base["a"], "m": base["m"], "l": {"L": [{"S": "2"}]}}),
+        ),
+        ("REMOVE a, m, l", json!({})),
+        (
+            "SET a = :v REMOVE m.y",
+            json!({"a": {"N": "7"}, "m": {"M": {"x": {"N": "1"}}}, "l": base["l"]}),
+        ),
+        (
+            "REMOVE m.y SET a = :v",
+            json!({"a": {"N": "7"}, "m": {"M": {"x": {"N": "1"}}}, "l": base["l"]}),
+        ),
+    ];
+    for (expr, want) in cases {
+        let got = update(expr, &[], json!({":v": {"N": "7"}}), base.clone());
+        assert_eq!(got, Ok(want.clone()), "{expr}");
+    }
+}
+
+#[test]
+fn update_add_delete() {
+    let base = json!({"n": {"N": "5"}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": ["AA=="]}, "m": {"M": {"c": {"N": "1"}}}});
+    let v = json!({
+        ":one": {"N": "1"}, ":neg": {"N": "-7.5"}, ":ss": {"SS": ["b", "c"]}, ":ns": {"NS": ["2", "3"]}, ":bs": {"BS": ["AQ=="]},
+        ":ssab": {"SS": ["a", "b"]}, ":nsx": {"NS": ["9"]}
+    });
+    let cases: &[(&str, serde_json::Value)] = &[
+        ("ADD n :one", json!({"n": {"N": "6"}})),
+        ("ADD n :neg", json!({"n": {"N": "-2.5"}})),
+        ("ADD x :one", json!({"x": {"N": "1"}})),
+        ("ADD m.c :one", json!({"m": {"M": {"c": {"N": "2"}}}})),
+        (
+            "ADD m.d :one",
+            json!({"m": {"M": {"c": {"N": "1"}, "d": {"N": "1"}}}}),
+        ),
+        ("ADD ss :ss", json!({"ss": {"SS": ["a", "b", "c"]}})),
+        ("ADD ns :ns", json!({"ns": {"NS": ["1", "2", "3"]}})),
+        ("ADD bs :bs", json!({"bs": {"BS": ["AA==", "AQ=="]}})),
+        ("ADD newset :ss", json!({"newset": {"SS": ["b", "c"]}})),
+        (
+            "ADD n :one, x :one",
+            json!({"n": {"N": "6"}, "x": {"N": "1"}}),
+        ),
+        ("DELETE ss :ss", json!({"ss": {"SS": ["a"]}})),
+        ("DELETE ns :ns", json!({"ns": {"NS": ["1"]}})),
+        ("DELETE ns :nsx", json!({})),
+        ("DELETE bs :bs", json!({})),
+        ("DELETE nope :ss", json!({})),
+        ("add n :one", json!({"n": {"N": "6"}})),
+        ("delete ss :ss", json!({"ss": {"SS": ["a"]}})),
+        (
+            "SET x = :one ADD n :one DELETE ss :ss REMOVE m",
+            json!({"x": {"N": "1"}, "n": {"N": "6"}, "ss": {"SS": ["a"]}, "m": null}),
+        ),
+    ];
+    for (expr, changes) in cases {
+        let mut want = base.clone();
+        if let (Some(w), Some(c)) = (want.as_object_mut(), changes.as_object()) {
+            for (k, v) in c {
+                if v.is_null() {
+                    w.remove(k);
+                } else {
+                    w.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        assert_eq!(
+            update(expr, &[], v.clone(), base.clone()),
+            Ok(want),
+            "{expr}"
+        );
+    }
+    // Deleting every element removes the attribute.
+    assert_eq!(
+        update_ok(
+            "DELETE ss :ssab",
+            v.clone(),
+            json!({"ss": {"SS": ["a", "b"]}})
+        ),
+        json!({})
+    );
+}
+
+#[test]
+fn update_parse_errors() {
+    let v = json!({":one": {"N": "1"}, ":s": {"S": "x"}, ":l": {"L": []}, ":m": {"M": {}}, ":ss": {"SS": ["a"]}, ":t": {"BOOL": true}, ":b": {"B": "AA=="}, ":z": {"NULL": true}});
+    let p = "Invalid UpdateExpression: ";
+    let cases: &[(&str, &str)] = &[
+        ("", "The expression can not be empty;"),
+        ("SET #attr1 = :one, #attr2 = :one,", "Syntax error; token: \"<EOF>\", near: \",\""),
+        ("SET a = :one b = :one", "Syntax error; token: \"b\", near: \":one b =\""),
+        ("RESET NonExistent", "Syntax error; token: \"RESET\", near: \"RESET NonExistent\""),
+        ("RESET NonExistent value", "Syntax error; token: \"RESET\", near: \"RESET NonExistent\""),
+        ("SET a = 3", "Syntax error; token: \"3\", near: \"= 3\""),
+        ("SET 2", "Syntax error; token: \"2\", near: \"SET 2\""),
+        ("SET )", "Syntax error; token: \")\", near: \"SET )\""),
+        ("SET ) 3", "Syntax error; token: \")\", near: \"SET ) 3\""),
+        ("SET a|", "Syntax error; token: \"|\", near: \"a|\""),
+        ("SET", "Syntax error; token: \"<EOF>\", near: \"SET\""),
+        ("SET a", "Syntax error; token: \"<EOF>\", near: \"a\""),
+        ("SET a = :one + :one + :one", "Syntax error; token: \"+\", near: \":one + :one\""),
+        ("SET a = b AND c", "Syntax error; token: \"AND\", near: \"b AND c\""),
+        ("REMOVE a = :one", "Syntax error; token: \"=\", near: \"a = :one\""),
+        ("ADD a b", "Syntax error; token: \"b\", near: \"a b\""),
+        ("ADD a", "Syntax error; token: \"<EOF>\", near: \"a\""),
+        ("SET a = :one SET b = :one", "The \"SET\" section can only be used once in an update expression;"),
+        ("ADD x :one SET a = :one ADD y :one", "The \"ADD\" section can only be used once in an update expression;"),
+        ("REMOVE a SET b = :one REMOVE c", "The \"REMOVE\" section can only be used once in an update expression;"),
+        ("DELETE a :ss DELETE b :ss", "The \"DELETE\" section can only be used once in an update expression;"),
+        ("SET name = :one", "Attribute name is a reserved keyword; reserved keyword: name"),
+        ("REMOVE a.status", "Attribute name is a reserved keyword; reserved keyword: status"),
+        ("SET #n = :one", "An expression attribute name used in the document path is not defined; attribute name: #n"),
+        ("SET a = :nope", "An expression attribute value used in expression is not defined; attribute value: :nope"),
+        ("SET a = :s + :one", "Incorrect operand type for operator or function; operator or function: +, operand type: S"),
+        ("SET a = b - :m", "Incorrect operand type for operator or function; operator or function: -, operand type: M"),
+        ("SET a = list_append(a, :s)", "Incorrect operand type for operator or function; operator or function: list_append, operand type: S"),
+        ("SET a = if_not_exists(:one, :one)", "Operator or function requires a document path; operator or function: if_not_exists"),
+        ("SET a = if_not_exists(a)", "Incorrect number of operands for operator or function; operator or function: if_not_exists, number of operands: 1"),
+        ("SET a = list_append(a, :l, :l)", "Incorrect number of operands for operator or function; operator or function: list_append, number of operands: 3"),
+        ("SET a = size(b)", "The function is not allowed in an update expression; function: size"),
+        ("SET a = attribute_exists(b)", "The function is not allowed in an update expression; function: attribute_exists"),
+        ("SET a = foo(b)", "Invalid function name; function: foo"),
+        ("ADD a :s", "Incorrect operand type for operator or function; operator: ADD, operand type: STRING, typeSet: ALLOWED_FOR_ADD_OPERAND"),
+        ("ADD a :m", "Incorrect operand type for operator or function; operator: ADD, operand type: MAP, typeSet: ALLOWED_FOR_ADD_OPERAND"),
+        ("ADD a :l", "Incorrect operand type for operator or function; operator: ADD, operand type: LIST, typeSet: ALLOWED_FOR_ADD_OPERAND"),
+        ("ADD a :t", "Incorrect operand type for operator or function; operator: ADD, operand type: BOOLEAN, typeSet: ALLOWED_FOR_ADD_OPERAND"),
+        ("DELETE a :one", "Incorrect operand type for operator or function; operator: DELETE, operand type: NUMBER, typeSet: ALLOWED_FOR_DELETE_OPERAND"),
+        ("DELETE a :b", "Incorrect operand type for operator or function; operator: DELETE, operand type: BINARY, typeSet: ALLOWED_FOR_DELETE_OPERAND"),
+        ("DELETE a :z", "Incorrect operand type for operator or function; operator: DELETE, operand type: NULL, typeSet: ALLOWED_FOR_DELETE_OPERAND"),
+        ("SET a = :one, a = :one", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a]"),
+        ("SET a = :one, a.b = :one", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a, b]"),
+        ("SET a.b = :one REMOVE a", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]"),
+        ("REMOVE a SET a.b = :one", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a, b]"),
+        ("ADD s :ss DELETE s :ss", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [s], path two: [s]"),
+        ("ADD s :ss REMOVE s", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [s], path two: [s]"),
+        ("SET a[1] = :one REMOVE a[1].b", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, [1]], path two: [a, [1], b]"),
+        ("SET a.b = :one, a[0] = :one", "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a, [0]]"),
+    ];
+    for (expr, msg) in cases {
+        let got = update(expr, &[], v.clone(), json!({}));
+        assert_eq!(got, Err(format!("{p}{msg}")), "{expr}");
+    }
+    // Disjoint paths are fine.
+    for ok in [
+        "SET a.b = :one, a.c = :one",
+        "SET a[0] = :one, a[1] = :one",
+        "SET #a = :one, #b = :one REMOVE c",
+    ] {
+        let c = ctx(&[("#a", "x"), ("#b", "y")], v.clone());
+        let mut used = UsedPlaceholders::new();
+        assert!(parse_update(ok, &c.input(), &mut used).is_ok(), "{ok}");
+    }
+    // Placeholders resolve before the overlap check.
+    let c = ctx(&[("#stringSet", "string_set")], v.clone());
+    let mut used = UsedPlaceholders::new();
+    assert_eq!(
+        parse_update("SET #stringSet = :one, #stringSet = :one", &c.input(), &mut used).err().map(|e| e.message().to_owned()),
+        Some(format!("{p}Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [string_set], path two: [string_set]"))
+    );
+}
+
+#[test]
+fn update_metadata() {
+    let c = ctx(
+        &[("#k", "pk")],
+        json!({":one": {"N": "1"}, ":ss": {"SS": ["a"]}}),
+    );
+    let mut used = UsedPlaceholders::new();
+    let u = parse_update(
+        "SET b.c = :one, a = :one REMOVE z[0] ADD b2 :one DELETE s :ss",
+        &c.input(),
+        &mut used,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(u.top_level_names(), vec!["a", "b", "b2", "s", "z"]);
+    assert_eq!(u.touches(&["pk", "sk"]), None);
+    assert_eq!(u.paths().len(), 5);
+    let k = parse_update("SET x = :one, #k = :one", &c.input(), &mut used)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        k.touches(&["pk", "sk"]).as_deref(),
+        Some("One or more parameter values were invalid: Cannot update attribute pk. This attribute is part of the key")
+    );
+    let r = parse_update("REMOVE sk", &c.input(), &mut used).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r
+        .touches(&["pk", "sk"])
+        .is_some_and(|m| m.contains("attribute sk.")));
+}
+
+fn project(
+    expr: &str,
+    names: &[(&str, &str)],
+    it: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let c = ctx(names, json!(null));
+    let mut used = UsedPlaceholders::new();
+    let p = parse_projection(expr, &c.input(), &mut used).map_err(|e| e.message().to_owned())?;
+    Ok(crate::types::item_to_json(&p.apply(&item(it))))
+}
+
+#[test]
+fn projections() {
+    let it = json!({
+        "a": {"N": "1"}, "b": {"S": "x"},
+        "m": {"M": {"x": {"N": "1"}, "y": {"M": {"z": {"N": "2"}, "w": {"N": "3"}}}}},
+        "l": {"L": [{"S": "0"}, {"M": {"k": {"S": "v"}, "j": {"S": "u"}}}, {"S": "2"}, {"S": "3"}]}
+    });
+    let cases: &[(&str, serde_json::Value)] = &[
+        ("a", json!({"a": {"N": "1"}})),
+        ("a, b", json!({"a": {"N": "1"}, "b": {"S": "x"}})),
+        ("a,nope", json!({"a": {"N": "1"}})),
+        ("nope", json!({})),
+        ("m.x", json!({"m": {"M": {"x": {"N": "1"}}}})),
+        (
+            "m.y.z, m.x",
+            json!({"m": {"M": {"x": {"N": "1"}, "y": {"M": {"z": {"N": "2"}}}}}}),
+        ),
+        ("m.nope", json!({})),
+        ("m.x.deeper", json!({})),
+        ("l[0]", json!({"l": {"L": [{"S": "0"}]}})),
+        (
+            "l[3], l[1].k",
+            json!({"l": {"L": [{"M": {"k": {"S": "v"}}}, {"S": "3"}]}}),
+        ),
+        ("l[2], l[9]", json!({"l": {"L": [{"S": "2"}]}})),
+        ("l[9]", json!({})),
+        ("l.x", json!({})),
+        ("m[0]", json!({})),
+        (
+            "#m.#y.w",
+            json!({"m": {"M": {"y": {"M": {"w": {"N": "3"}}}}}}),
+        ),
+    ];
+    let names = [("#m", "m"), ("#y", "y")];
+    for (expr, want) in cases {
+        let used_names: Vec<(&str, &str)> = if expr.contains('#') {
+            names.to_vec()
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            project(expr, &used_names, it.clone()),
+            Ok(want.clone()),
+            "{expr}"
+        );
+    }
+    let p = "Invalid ProjectionExpression: ";
+    let errs: &[(&str, &str)] = &[
+        ("", "The expression can not be empty;"),
+        ("a,", "Syntax error; token: \"<EOF>\", near: \",\""),
+        ("a b", "Syntax error; token: \"b\", near: \"a b\""),
+        ("na me", "Syntax error; token: \"me\", near: \"na me\""),
+        ("3ame", "Syntax error; token: \"3\", near: \"3ame\""),
+        ("name", "Attribute name is a reserved keyword; reserved keyword: name"),
+        ("not_a_keyword, name", "Attribute name is a reserved keyword; reserved keyword: name"),
+        ("#x", "An expression attribute name used in the document path is not defined; attribute name: #x"),
+        ("a, a", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a], path two: [a]"),
+        ("a.b, a", "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [a, b], path two: [a]"),
+        ("a[0], a.b", "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, [0]], path two: [a, b]"),
+    ];
+    for (expr, msg) in errs {
+        assert_eq!(
+            project(expr, &[], it.clone()),
+            Err(format!("{p}{msg}")),
+            "{expr}"
+        );
+    }
+    let legacy = Projection::from_attributes_to_get(&["a".to_owned(), "status".to_owned()]);
+    let mut with_status = item(it.clone());
+    with_status.insert("status".to_owned(), AttributeValue::s("ok"));
+    assert_eq!(
+        crate::types::item_to_json(&legacy.apply(&with_status)),
+        json!({"a": {"N": "1"}, "status": {"S": "ok"}})
+    );
+    assert_eq!(legacy.top_level_names(), vec!["a", "status"]);
+}
