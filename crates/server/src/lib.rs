@@ -1,11 +1,13 @@
 //! The composition root of `gust up`: opens the embedded store, creates or loads the root
-//! credentials, builds the process runtime and the AWS-compatible services, and serves the
-//! control endpoint until asked to stop.
+//! credentials, builds the runtimes (process and Wasm, behind one routing invoker) and the
+//! AWS-compatible services, and serves the control endpoint until asked to stop.
 //!
-//! This is the only crate that picks concrete backends (SQLite store, process invoker); every
-//! service crate below it takes traits. It owns start-up order and shutdown order:
+//! This is the only crate that picks concrete backends (SQLite store, process and Wasm
+//! invokers); every service crate below it takes traits. It owns start-up order and shutdown
+//! order:
 //! listeners stop accepting, in-flight requests (and so invocations) finish or hit their
-//! deadline, the event worker stops, environments are stopped, then the store is closed.
+//! deadline, the event worker and the TTL sweeper of the tables service stop, environments
+//! are stopped, then the store is closed.
 
 mod credentials;
 mod interpreters;
@@ -217,8 +219,14 @@ pub async fn run(
         platform_env,
         region: config.region.clone(),
     };
-    let invoker = gust_runtime::ProcessInvoker::new(runtime_config, store.clone(), store.clone())
+    let process = gust_runtime::ProcessInvoker::new(runtime_config, store.clone(), store.clone())
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
+    let mut wasm_config = gust_wasm::WasmConfig::new(config.data_dir.join("wasm-cache"));
+    wasm_config.max_concurrency = config.max_concurrency;
+    wasm_config.region = config.region.clone();
+    let wasm = gust_wasm::WasmInvoker::new(wasm_config, store.clone(), store.clone())
+        .map_err(|e| ServerError::Runtime(e.to_string()))?;
+    let invoker = gust_runtime::RoutingInvoker::new(process, wasm);
 
     let dyn_store: Arc<dyn Store> = store.clone();
     let lambda = Arc::new(gust_lambda::LambdaState {

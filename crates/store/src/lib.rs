@@ -7,6 +7,9 @@
 //! Function code lives beside it as files (`code/<hex sha256>.zip` and the unpacked
 //! `code/<hex sha256>/` directory), fsynced before the write that references them.
 //!
+//! [`kv`] adds ordered key-value spaces (range scans, write closures run atomically on the
+//! writer thread) for services that keep their own records, such as the tables service.
+//!
 //! Every method that returns `Ok` after a write has made that write durable.
 //! This crate knows nothing of AWS wire formats or HTTP.
 
