@@ -1127,3 +1127,471 @@ fn projections() {
     );
     assert_eq!(legacy.top_level_names(), vec!["a", "status"]);
 }
+
+fn kc(
+    expr: &str,
+    names: &[(&str, &str)],
+    values: serde_json::Value,
+    sk: Option<&str>,
+) -> Result<KeyCondition, String> {
+    let c = ctx(names, values);
+    let mut used = UsedPlaceholders::new();
+    key_condition(expr, &c.input(), &mut used, "pk", sk).map_err(|e| e.message().to_owned())
+}
+
+#[test]
+fn key_conditions() {
+    let v = json!({":p": {"S": "p"}, ":a": {"N": "1"}, ":b": {"N": "5"}, ":s": {"S": "pre"}});
+    let s = |x: &str| AttributeValue::s(x);
+    let n = |x: &str| AttributeValue::n(x).unwrap_or(AttributeValue::Null);
+    let ok: &[(&str, Option<SortCondition>)] = &[
+        ("pk = :p", None),
+        ("#k = :p", None),
+        (":p = pk", None),
+        ("(pk = :p)", None),
+        ("pk = :p AND sk = :a", Some(SortCondition::Eq(n("1")))),
+        ("sk = :a AND pk = :p", Some(SortCondition::Eq(n("1")))),
+        ("pk = :p and sk < :a", Some(SortCondition::Lt(n("1")))),
+        ("pk = :p AND sk <= :a", Some(SortCondition::Le(n("1")))),
+        ("pk = :p AND sk > :a", Some(SortCondition::Gt(n("1")))),
+        ("pk = :p AND sk >= :a", Some(SortCondition::Ge(n("1")))),
+        ("pk = :p AND :a < sk", Some(SortCondition::Gt(n("1")))),
+        ("pk = :p AND :a >= sk", Some(SortCondition::Le(n("1")))),
+        (
+            "pk = :p AND sk BETWEEN :a AND :b",
+            Some(SortCondition::Between(n("1"), n("5"))),
+        ),
+        (
+            "pk = :p AND begins_with(sk, :s)",
+            Some(SortCondition::BeginsWith(s("pre"))),
+        ),
+        (
+            "(pk = :p) AND (begins_with(sk, :s))",
+            Some(SortCondition::BeginsWith(s("pre"))),
+        ),
+    ];
+    for (expr, sort) in ok {
+        let names: Vec<(&str, &str)> = if expr.contains('#') {
+            vec![("#k", "pk")]
+        } else {
+            vec![]
+        };
+        let got = kc(expr, &names, v.clone(), Some("sk")).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        assert_eq!(got.partition, ("pk".to_owned(), s("p")), "{expr}");
+        assert_eq!(
+            got.sort,
+            sort.clone().map(|c| ("sk".to_owned(), c)),
+            "{expr}"
+        );
+    }
+    let errs: &[(&str, Option<&str>, &str)] = &[
+        ("sk = :a", Some("sk"), "Query condition missed key schema element: pk"),
+        ("attr1 = :p", None, "Query condition missed key schema element: pk"),
+        ("pk = :p AND attr1 = :a", Some("sk"), "Query condition missed key schema element: sk"),
+        ("pk = :p AND attr1 = :a", None, "Query key condition not supported"),
+        ("pk < :p", None, "Query key condition not supported"),
+        ("pk >= :p", Some("sk"), "Query key condition not supported"),
+        ("begins_with(pk, :s)", None, "Query key condition not supported"),
+        ("pk BETWEEN :a AND :b", None, "Query key condition not supported"),
+        ("pk = :p AND sk = :a AND sk = :b", Some("sk"), "KeyConditionExpressions must only contain one condition per key"),
+        ("pk = :p AND pk = :p", None, "KeyConditionExpressions must only contain one condition per key"),
+        ("pk = :p OR sk = :a", Some("sk"), "Invalid operator used in KeyConditionExpression: OR"),
+        ("NOT pk = :p", None, "Invalid operator used in KeyConditionExpression: NOT"),
+        ("pk IN (:p)", None, "Invalid operator used in KeyConditionExpression: IN"),
+        ("pk <> :p", None, "Invalid operator used in KeyConditionExpression: <>"),
+        ("pk = :p AND attribute_exists(sk)", Some("sk"), "Invalid operator used in KeyConditionExpression: attribute_exists"),
+        ("pk = :p AND contains(sk, :s)", Some("sk"), "Invalid operator used in KeyConditionExpression: contains"),
+        ("pk = :p AND size(sk) = :a", Some("sk"), "Invalid operator used in KeyConditionExpression: size"),
+        ("pk = sk", Some("sk"), "Invalid KeyConditionExpression: Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition"),
+        ("pk.x = :p", None, "KeyConditionExpressions cannot have conditions on nested attributes"),
+        ("pk=:p AND begins_with sk, :s ", Some("sk"), "Invalid KeyConditionExpression: Syntax error; token: \"sk\", near: \"begins_with sk,\""),
+        ("pk = :p AND BegIns_WiTh(sk, :s)", Some("sk"), "Invalid KeyConditionExpression: Invalid function name; function: BegIns_WiTh"),
+        ("pk = :p AND begins_with(sk, :a)", Some("sk"), "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"),
+        ("pk = :p AND sk BETWEEN :b AND :a", Some("sk"), "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower operand: AttributeValue: {N:5}, upper operand: AttributeValue: {N:1}"),
+        ("name = :p", None, "Invalid KeyConditionExpression: Attribute name is a reserved keyword; reserved keyword: name"),
+        ("", None, "Invalid KeyConditionExpression: The expression can not be empty;"),
+    ];
+    for (expr, sk, msg) in errs {
+        assert_eq!(
+            kc(expr, &[], v.clone(), *sk).err().as_deref(),
+            Some(*msg),
+            "{expr}"
+        );
+    }
+}
+
+#[test]
+fn sort_condition_matching() {
+    let n = |x: &str| AttributeValue::n(x).unwrap_or(AttributeValue::Null);
+    let s = |x: &str| AttributeValue::s(x);
+    assert!(SortCondition::Eq(n("1")).matches(&n("1.0")));
+    assert!(!SortCondition::Eq(n("1")).matches(&s("1")));
+    assert!(SortCondition::Lt(n("10")).matches(&n("9")));
+    assert!(!SortCondition::Lt(s("10")).matches(&s("9")));
+    assert!(SortCondition::Le(n("9")).matches(&n("9")));
+    assert!(SortCondition::Gt(s("a")).matches(&s("b")));
+    assert!(SortCondition::Ge(s("b")).matches(&s("b")));
+    assert!(SortCondition::Between(n("1"), n("3")).matches(&n("2")));
+    assert!(!SortCondition::Between(n("1"), n("3")).matches(&n("4")));
+    assert!(SortCondition::BeginsWith(s("ab")).matches(&s("abc")));
+    assert!(!SortCondition::BeginsWith(s("ab")).matches(&s("a")));
+    assert!(SortCondition::BeginsWith(AttributeValue::B(vec![1]))
+        .matches(&AttributeValue::B(vec![1, 2])));
+    let k = KeyCondition {
+        partition: ("pk".into(), s("p")),
+        sort: Some(("sk".into(), SortCondition::Between(n("1"), n("2")))),
+    };
+    assert_eq!(k.values().len(), 3);
+}
+
+fn legacy_filter(c: serde_json::Value, op: Option<&str>) -> Result<Condition, String> {
+    condition_from_legacy_filter(&c, op).map_err(|e| e.message().to_owned())
+}
+
+#[test]
+fn legacy_filters() {
+    let d = doc();
+    let cases: &[(serde_json::Value, bool)] = &[
+        (
+            json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "10"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "10"}]}}),
+            false,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "NE", "AttributeValueList": [{"N": "1"}]}}),
+            true,
+        ),
+        (
+            json!({"nope": {"ComparisonOperator": "NE", "AttributeValueList": [{"N": "1"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "LE", "AttributeValueList": [{"N": "10"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "LT", "AttributeValueList": [{"N": "10"}]}}),
+            false,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "GE", "AttributeValueList": [{"N": "10"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "9"}]}}),
+            true,
+        ),
+        (
+            json!({"s": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": "a"}]}}),
+            true,
+        ),
+        (json!({"n": {"ComparisonOperator": "NOT_NULL"}}), true),
+        (json!({"nope": {"ComparisonOperator": "NOT_NULL"}}), false),
+        (json!({"nope": {"ComparisonOperator": "NULL"}}), true),
+        (
+            json!({"z": {"ComparisonOperator": "NULL", "AttributeValueList": []}}),
+            false,
+        ),
+        (
+            json!({"s": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "llo"}]}}),
+            true,
+        ),
+        (
+            json!({"ss": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "a"}]}}),
+            true,
+        ),
+        (
+            json!({"ns": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"N": "2"}]}}),
+            true,
+        ),
+        (
+            json!({"l": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "x"}]}}),
+            true,
+        ),
+        (
+            json!({"s": {"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"S": "llo"}]}}),
+            false,
+        ),
+        (
+            json!({"ss": {"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"S": "q"}]}}),
+            true,
+        ),
+        (
+            json!({"s": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "hel"}]}}),
+            true,
+        ),
+        (
+            json!({"s": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "el"}]}}),
+            false,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"N": "10"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}]}}),
+            false,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"N": "10"}]}}),
+            true,
+        ),
+        (
+            json!({"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "11"}, {"N": "12"}]}}),
+            false,
+        ),
+        (json!({}), true),
+        (
+            json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "10"}]}, "s": {"ComparisonOperator": "NULL"}}),
+            false,
+        ),
+    ];
+    for (c, want) in cases {
+        let cond = legacy_filter(c.clone(), None).unwrap_or_else(|e| panic!("{c}: {e}"));
+        assert_eq!(cond.eval(&d), Ok(*want), "{c}");
+    }
+    let either = json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"N": "10"}]}, "s": {"ComparisonOperator": "NULL"}});
+    assert_eq!(
+        legacy_filter(either.clone(), Some("OR")).map(|c| c.eval(&d)),
+        Ok(Ok(true))
+    );
+    assert_eq!(
+        legacy_filter(either.clone(), Some("AND")).map(|c| c.eval(&d)),
+        Ok(Ok(false))
+    );
+    let p = "One or more parameter values were invalid: ";
+    let errs: &[(serde_json::Value, String)] = &[
+        (json!({"n": {"ComparisonOperator": "EQ"}}), format!("{p}Invalid number of argument(s) for the EQ ComparisonOperator")),
+        (json!({"n": {"ComparisonOperator": "NULL", "AttributeValueList": [{"N": "1"}]}}), format!("{p}Invalid number of argument(s) for the NULL ComparisonOperator")),
+        (json!({"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}]}}), format!("{p}Invalid number of argument(s) for the BETWEEN ComparisonOperator")),
+        (json!({"n": {"ComparisonOperator": "IN", "AttributeValueList": []}}), format!("{p}Invalid number of argument(s) for the IN ComparisonOperator")),
+        (json!({"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"SS": ["a"]}]}}), format!("{p}ComparisonOperator GT is not valid for SS AttributeValue type")),
+        (json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"M": {}}]}}), format!("{p}ComparisonOperator EQ is not valid for M AttributeValue type")),
+        (json!({"n": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"N": "1"}]}}), format!("{p}ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type")),
+        (json!({"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"S": "a"}]}}), format!("{p}AttributeValues inside AttributeValueList must be of same type")),
+        (
+            json!({"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "5"}, {"N": "1"}]}}),
+            format!("{p}The BETWEEN condition was provided a range where the lower bound is greater than the upper bound"),
+        ),
+        (json!({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"SS": []}]}}), format!("{p}An string set  may not be empty")),
+    ];
+    for (c, msg) in errs {
+        assert_eq!(
+            legacy_filter(c.clone(), None).err().as_deref(),
+            Some(msg.as_str()),
+            "{c}"
+        );
+    }
+    assert!(legacy_filter(
+        json!({"n": {"ComparisonOperator": "LIKE", "AttributeValueList": []}}),
+        None
+    )
+    .err()
+    .is_some_and(|m| m.contains("Member must satisfy enum value set")));
+    assert!(legacy_filter(json!({}), Some("XOR"))
+        .err()
+        .is_some_and(|m| m.contains("[OR, AND]")));
+}
+
+#[test]
+fn legacy_expected() {
+    let d = doc();
+    let ev = |e: serde_json::Value, op: Option<&str>| -> Result<bool, String> {
+        let c = condition_from_expected(&e, op).map_err(|e| e.message().to_owned())?;
+        c.eval(&d).map_err(|e| e.message().to_owned())
+    };
+    assert_eq!(ev(json!({"n": {"Value": {"N": "10"}}}), None), Ok(true));
+    assert_eq!(
+        ev(json!({"n": {"Value": {"N": "11"}, "Exists": true}}), None),
+        Ok(false)
+    );
+    assert_eq!(ev(json!({"nope": {"Exists": false}}), None), Ok(true));
+    assert_eq!(ev(json!({"n": {"Exists": false}}), None), Ok(false));
+    assert_eq!(
+        ev(
+            json!({"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "5"}]}}),
+            None
+        ),
+        Ok(true)
+    );
+    assert_eq!(
+        ev(
+            json!({"n": {"ComparisonOperator": "GT", "Value": {"N": "50"}}}),
+            None
+        ),
+        Ok(false)
+    );
+    assert_eq!(
+        ev(
+            json!({"n": {"Exists": false}, "s": {"Value": {"S": "hello world"}}}),
+            Some("OR")
+        ),
+        Ok(true)
+    );
+    assert_eq!(ev(json!({}), None), Ok(true));
+    let p = "One or more parameter values were invalid: ";
+    assert_eq!(
+        ev(json!({"n": {"Value": {"N": "1"}, "Exists": false}}), None),
+        Err(format!("{p}Cannot expect an attribute to have a specified value while expecting it to not exist"))
+    );
+    assert_eq!(
+        ev(json!({"n": {"Exists": true}}), None),
+        Err(format!(
+            "{p}Value must be provided when Exists is true for Attribute: n"
+        ))
+    );
+    assert!(ev(
+        json!({"n": {"Exists": true, "ComparisonOperator": "NULL"}}),
+        None
+    )
+    .is_err());
+    assert!(ev(json!({"n": {"Value": {"N": "x"}}}), None).is_err());
+}
+
+#[test]
+fn legacy_attribute_updates() {
+    let base = json!({"pk": {"S": "k"}, "n": {"N": "5"}, "ss": {"SS": ["a", "b"]}, "l": {"L": [{"N": "1"}]}, "s": {"S": "x"}});
+    let run = |u: serde_json::Value| -> Result<serde_json::Value, String> {
+        let up = update_from_attribute_updates(&u).map_err(|e| e.message().to_owned())?;
+        let mut it = item(base.clone());
+        up.apply(&mut it).map_err(|e| e.message().to_owned())?;
+        Ok(crate::types::item_to_json(&it))
+    };
+    let with = |k: &str, v: serde_json::Value| {
+        let mut b = base.clone();
+        if let Some(o) = b.as_object_mut() {
+            if v.is_null() {
+                o.remove(k);
+            } else {
+                o.insert(k.to_owned(), v);
+            }
+        }
+        b
+    };
+    assert_eq!(
+        run(json!({"s": {"Value": {"S": "y"}}})),
+        Ok(with("s", json!({"S": "y"})))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "PUT", "Value": {"N": "1"}}})),
+        Ok(with("s", json!({"N": "1"})))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "DELETE"}})),
+        Ok(with("s", json!(null)))
+    );
+    assert_eq!(run(json!({"nope": {"Action": "DELETE"}})), Ok(base.clone()));
+    assert_eq!(
+        run(json!({"ss": {"Action": "DELETE", "Value": {"SS": ["a"]}}})),
+        Ok(with("ss", json!({"SS": ["b"]})))
+    );
+    assert_eq!(
+        run(json!({"n": {"Action": "ADD", "Value": {"N": "-6"}}})),
+        Ok(with("n", json!({"N": "-1"})))
+    );
+    assert_eq!(
+        run(json!({"c": {"Action": "ADD", "Value": {"N": "2"}}})),
+        Ok(with("c", json!({"N": "2"})))
+    );
+    assert_eq!(
+        run(json!({"ss": {"Action": "ADD", "Value": {"SS": ["c"]}}})),
+        Ok(with("ss", json!({"SS": ["a", "b", "c"]})))
+    );
+    assert_eq!(
+        run(json!({"l": {"Action": "ADD", "Value": {"L": [{"S": "z"}]}}})),
+        Ok(with("l", json!({"L": [{"N": "1"}, {"S": "z"}]})))
+    );
+    assert_eq!(
+        run(json!({"nl": {"Action": "ADD", "Value": {"L": [{"S": "z"}]}}})),
+        Ok(with("nl", json!({"L": [{"S": "z"}]})))
+    );
+    let p = "One or more parameter values were invalid: ";
+    assert_eq!(
+        run(json!({"s": {"Action": "PUT"}})),
+        Err(format!(
+            "{p}Only DELETE action is allowed when no attribute value is specified"
+        ))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "ADD"}})),
+        Err(format!(
+            "{p}Only DELETE action is allowed when no attribute value is specified"
+        ))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "ADD", "Value": {"S": "q"}}})),
+        Err(format!("{p}ADD action is not supported for the type S"))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "DELETE", "Value": {"S": "q"}}})),
+        Err(format!(
+            "{p}DELETE action with value is not supported for the type S"
+        ))
+    );
+    assert_eq!(
+        run(json!({"s": {"Action": "ADD", "Value": {"N": "1"}}})),
+        Err("An operand in the update expression has an incorrect data type".to_owned())
+    );
+    assert!(
+        run(json!({"s": {"Action": "REPLACE", "Value": {"N": "1"}}}))
+            .err()
+            .is_some_and(|m| m.contains("[ADD, PUT, DELETE]"))
+    );
+    let u = update_from_attribute_updates(
+        &json!({"pk": {"Value": {"S": "z"}}, "a": {"Action": "DELETE"}}),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(u.touches(&["pk"]).is_some());
+    assert_eq!(u.top_level_names(), vec!["a", "pk"]);
+}
+
+#[test]
+fn legacy_key_conditions() {
+    let kc = |c: serde_json::Value, sk: Option<&str>| {
+        key_condition_from_legacy(&c, "pk", sk).map_err(|e| e.message().to_owned())
+    };
+    let got = kc(
+        json!({"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]}, "sk": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "a"}]}}),
+        Some("sk"),
+    );
+    assert_eq!(
+        got,
+        Ok(KeyCondition {
+            partition: ("pk".into(), AttributeValue::s("p")),
+            sort: Some((
+                "sk".into(),
+                SortCondition::BeginsWith(AttributeValue::s("a"))
+            )),
+        })
+    );
+    assert_eq!(
+        kc(
+            json!({"sk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "p"}]}}),
+            Some("sk")
+        )
+        .err()
+        .as_deref(),
+        Some("Query condition missed key schema element: pk")
+    );
+    assert_eq!(
+        kc(
+            json!({"pk": {"ComparisonOperator": "NE", "AttributeValueList": [{"S": "p"}]}}),
+            None
+        )
+        .err()
+        .as_deref(),
+        Some("Attempted conditional constraint is not an indexable operation")
+    );
+    assert_eq!(
+        kc(
+            json!({"pk": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": "p"}]}}),
+            None
+        )
+        .err()
+        .as_deref(),
+        Some("Query key condition not supported")
+    );
+}
