@@ -10,7 +10,7 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import client_error, create_function, invoke, unique, zip_function
+from conftest import client_error, create_function, invoke, unique, wait_for, zip_function
 
 
 def action_fn(lam, **kw):
@@ -110,34 +110,32 @@ def test_unknown_function_is_404(lam):
     assert client_error(exc)[:2] == ("ResourceNotFoundException", 404)
 
 
-def test_reserved_concurrency_throttles(gust, lam):
-    name = action_fn(lam, timeout=5)
+def test_reserved_concurrency_throttles(gust, lam, out_dir):
+    name = unique("limits-reserved")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.sleep", timeout=5,
+                    env={"OUT_DIR": str(out_dir)})
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
-    results = []
-    barrier = threading.Barrier(2)
+    first = {}
 
     def call():
-        client = gust.client()
-        barrier.wait()
-        try:
-            out = invoke(client, name, {"action": "sleep", "seconds": 1.0})
-            results.append(("ok", out["payload"]))
-        except ClientError as e:
-            results.append((e.response["Error"]["Code"], e.response))
+        first["out"] = invoke(gust.client(), name, {"id": "first", "seconds": 1.5})
 
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=15)
-    kinds = sorted(r[0] for r in results)
-    assert kinds == ["TooManyRequestsException", "ok"], results
-    throttled = next(r[1] for r in results if r[0] == "TooManyRequestsException")
-    assert throttled["ResponseMetadata"]["HTTPStatusCode"] == 429
-    if "Reason" in throttled:
-        assert throttled["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    t = threading.Thread(target=call)
+    t.start()
+    # The second call goes out only once the first is surely running (its handler
+    # has started), so the outcome does not depend on how busy the machine is.
+    wait_for(lambda: (out_dir / "first.started").exists(), 10, "the first invocation to start")
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=b'{"id": "second", "seconds": 0}')
+    code, status, _ = client_error(exc)
+    assert (code, status) == ("TooManyRequestsException", 429)
+    reason = exc.value.response.get("Reason")
+    assert reason in (None, "ReservedFunctionConcurrentInvocationLimitExceeded"), reason
+    t.join(timeout=15)
+    assert first["out"]["payload"] == {"slept": 1.5, "id": "first"}
+    assert not (out_dir / "second.started").exists()
     # Once the slot is free the function runs again.
-    assert invoke(lam, name, {"action": "hello"})["payload"] == {"hello": "world"}
+    assert invoke(lam, name, {"id": "third", "seconds": 0})["payload"] == {"slept": 0, "id": "third"}
 
 
 def test_zero_reserved_concurrency_throttles_everything(lam):
@@ -150,24 +148,20 @@ def test_zero_reserved_concurrency_throttles_everything(lam):
     assert invoke(lam, name, {"action": "hello"})["payload"] == {"hello": "world"}
 
 
-def test_concurrent_invokes_without_limit_run_in_parallel(gust, lam):
-    name = action_fn(lam, timeout=5)
+def test_concurrent_invokes_without_limit_run_in_parallel(gust, lam, out_dir):
+    name = action_fn(lam, timeout=6, env={"OUT_DIR": str(out_dir)})
     results = []
 
     def call():
-        results.append(invoke(gust.client(), name, {"action": "span", "seconds": 0.5})["payload"])
+        results.append(invoke(gust.client(), name, {"action": "rendezvous", "n": 3, "wait": 4})["payload"])
 
     threads = [threading.Thread(target=call) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=15)
-    assert len(results) == 3, results
-    # Judged by the handlers' own clocks, so slow cold starts on a busy machine don't matter:
-    # all three were sleeping at the same moment.
-    latest_start = max(r["started"] for r in results)
-    earliest_end = min(r["ended"] for r in results)
-    assert latest_start < earliest_end, f"the 3 invocations did not overlap: {results}"
+    # Each handler waits until all three have arrived: they only meet if they ran at once.
+    assert results == [{"met": True}] * 3, results
 
 
 def test_server_still_answers(gust, lam):

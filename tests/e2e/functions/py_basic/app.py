@@ -83,10 +83,17 @@ def action(event, context):
         # Multiplying a bytes object fills every page, so the memory is resident.
         hog = b"\x01" * (mb * 1024 * 1024)
         return {"allocated_mb": len(hog) // (1024 * 1024)}
-    if what == "span":
-        started = time.time()
-        time.sleep(float(event.get("seconds", 1)))
-        return {"started": started, "ended": time.time()}
+    if what == "rendezvous":
+        # Waits (up to event['wait'] s) until event['n'] invocations have arrived here:
+        # only invocations running at the same time can all meet.
+        out = os.environ["OUT_DIR"]
+        open(os.path.join(out, "arrived-" + context.aws_request_id), "w").close()
+        deadline = time.time() + float(event.get("wait", 4))
+        while time.time() < deadline:
+            if len([p for p in os.listdir(out) if p.startswith("arrived-")]) >= int(event["n"]):
+                return {"met": True}
+            time.sleep(0.01)
+        return {"met": False}
     if what == "sleep":
         time.sleep(float(event.get("seconds", 1)))
         return {"slept": event.get("seconds", 1)}
