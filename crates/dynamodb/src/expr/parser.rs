@@ -13,6 +13,8 @@ use crate::types::{AttributeValue, TYPE_NAMES};
 
 /// DynamoDB's limit on document path depth.
 const MAX_DEPTH: usize = 32;
+/// Our limit on expression nesting (parentheses, NOT, calls); real expressions stay far below it.
+const MAX_NESTING: usize = 64;
 
 /// Which grammar is being parsed; decides keywords and allowed functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub(crate) struct Parser<'a, 'u> {
     input: ExprInput<'a>,
     used: &'u mut UsedPlaceholders,
     deferred: Option<String>,
+    /// Current nesting of parentheses, NOTs and calls (bounded, so hostile
+    /// input cannot exhaust the stack).
+    depth: usize,
 }
 
 /// Message for an operand of the wrong type in an expression.
@@ -63,6 +68,7 @@ impl<'a, 'u> Parser<'a, 'u> {
             input: *input,
             used,
             deferred: None,
+            depth: 0,
         };
         if src.trim().is_empty() {
             return Err(p.invalid("The expression can not be empty;"));
@@ -143,6 +149,16 @@ impl<'a, 'u> Parser<'a, 'u> {
         self.invalid(&format!(
             "Syntax error; token: \"{token}\", near: \"{near}\""
         ))
+    }
+
+    fn enter(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.invalid(&format!(
+                "The expression is nested too deeply; maximum nesting: {MAX_NESTING}"
+            )));
+        }
+        Ok(())
     }
 
     fn expect(&mut self, kind: Tok) -> Result<Token, ExprError> {
@@ -254,6 +270,7 @@ impl<'a, 'u> Parser<'a, 'u> {
 
     /// `( operand, … )` after a function name.
     fn args(&mut self) -> Result<Vec<Operand>, ExprError> {
+        self.enter()?;
         self.expect(Tok::LParen)?;
         let mut args = vec![self.operand()?];
         while self.peek().kind == Tok::Comma {
@@ -261,6 +278,7 @@ impl<'a, 'u> Parser<'a, 'u> {
             args.push(self.operand()?);
         }
         self.expect(Tok::RParen)?;
+        self.depth -= 1;
         Ok(args)
     }
 
@@ -400,7 +418,10 @@ impl<'a, 'u> Parser<'a, 'u> {
     fn not_cond(&mut self) -> Result<Cond, ExprError> {
         if self.is_word(self.peek(), "NOT") {
             self.advance();
-            return Ok(Cond::Not(Box::new(self.not_cond()?)));
+            self.enter()?;
+            let inner = self.not_cond()?;
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -428,7 +449,9 @@ impl<'a, 'u> Parser<'a, 'u> {
         if t.kind == Tok::LParen {
             let open = self.pos;
             self.advance();
+            self.enter()?;
             let inner = self.or_cond()?;
+            self.depth -= 1;
             let close = self.pos;
             self.expect(Tok::RParen)?;
             if self.toks[open + 1].kind == Tok::LParen

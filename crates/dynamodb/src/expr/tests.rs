@@ -1595,3 +1595,25 @@ fn legacy_key_conditions() {
         Some("Query key condition not supported")
     );
 }
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    let deep = format!("{}a = :a{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(cond_err(&deep, &[], json!({":a": {"N": "1"}})).contains("nested too deeply"));
+    let nots = format!("{}a = :a", "NOT ".repeat(5000));
+    assert!(cond_err(&nots, &[], json!({":a": {"N": "1"}})).contains("nested too deeply"));
+    let calls = format!(
+        "SET a = {}:l{}",
+        "list_append(:l, ".repeat(5000),
+        ")".repeat(5000)
+    );
+    assert!(update(&calls, &[], json!({":l": {"L": []}}), json!({}))
+        .is_err_and(|m| m.contains("nested too deeply")));
+    // Moderate nesting works.
+    let ok = format!(
+        "{}attribute_not_exists(a){}",
+        "NOT (".repeat(30),
+        ")".repeat(30)
+    );
+    assert!(cond(&ok, json!(null), &Item::new()));
+}
