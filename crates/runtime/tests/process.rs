@@ -608,7 +608,9 @@ async fn timeout_kills_and_next_invoke_is_cold() {
 }
 
 #[tokio::test]
-async fn cold_start_init_counts_toward_the_timeout() {
+async fn cold_start_init_has_its_own_limit() {
+    // Init (1.5 s) longer than the function's timeout (1 s): Lambda gives init its own 10 s,
+    // and the invocation's deadline runs from delivery.
     let fx = fixture();
     let mut f = fx.provided("slowinit");
     f.config.timeout = 1;
@@ -619,7 +621,88 @@ async fn cold_start_init_counts_toward_the_timeout() {
         .environment
         .insert("INIT_SLEEP".into(), "1.5".into());
     let r = fx.invoke(&f, json!({})).await.unwrap();
-    assert_eq!(body(&r)["errorType"], "Sandbox.Timedout");
+    assert_eq!(
+        r.function_error,
+        None,
+        "{}",
+        String::from_utf8_lossy(&r.payload)
+    );
+    assert!(r.cold_start);
+    let b = body(&r);
+    let deadline: i64 = b["headers"]["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = deadline - gust_model::now_ms();
+    assert!(left > 500 && left <= 1000, "deadline {left} ms away");
+    let tail = r.log_tail.clone().unwrap();
+    assert!(tail.contains("Init Duration: 1"), "{tail}");
+    assert!(!tail.contains("INIT_REPORT"), "{tail}");
+    fx.finish().await;
+}
+
+#[tokio::test]
+async fn init_overrunning_its_limit_continues_under_the_timeout() {
+    let fx = fixture();
+    fx.invoker.set_init_timeout(Duration::from_millis(300));
+    let mut f = fx.provided("overrun");
+    f.config.timeout = 1;
+    f.config
+        .environment
+        .insert("INIT_MODE".into(), "slow".into());
+    // Overruns the 0.3 s init limit but finishes within the 1 s that follow: the invocation
+    // succeeds, its duration includes the rest of the init, and an INIT_REPORT records it.
+    f.config
+        .environment
+        .insert("INIT_SLEEP".into(), "0.6".into());
+    let r = fx.invoke(&f, json!({})).await.unwrap();
+    assert_eq!(
+        r.function_error,
+        None,
+        "{}",
+        String::from_utf8_lossy(&r.payload)
+    );
+    assert!(r.duration >= Duration::from_millis(250), "{:?}", r.duration);
+    let tail = r.log_tail.clone().unwrap();
+    assert!(
+        tail.contains("INIT_REPORT Init Duration: 3")
+            && tail.contains("\tPhase: init\tStatus: timeout\n"),
+        "{tail}"
+    );
+    let deadline: i64 = body(&r)["headers"]["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let left = deadline - gust_model::now_ms();
+    assert!(
+        left < 800,
+        "deadline {left} ms away; the init's overrun counts"
+    );
+
+    // Overruns both: 0.3 s of init, then 1 s of timeout, while init needs 2 s.
+    let mut g = fx.provided("overrun2");
+    g.config.timeout = 1;
+    g.config.environment = f.config.environment.clone();
+    g.config.environment.insert("INIT_SLEEP".into(), "2".into());
+    let started = std::time::Instant::now();
+    let mut req = request(&g, json!({}));
+    let id = req.request_id.clone();
+    req.tail_log = true;
+    let r = fx.invoker.invoke(req).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1250) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+    assert_eq!(
+        std::str::from_utf8(&r.payload).unwrap(),
+        format!(
+            r#"{{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: {id} Error: Task timed out after 1.00 seconds"}}"#
+        )
+    );
+    assert!(r.log_tail.unwrap().contains("Status: timeout"));
     fx.finish().await;
 }
 
@@ -1082,6 +1165,39 @@ while True:
     req(b"POST /2018-06-01/runtime/invocation/" + rid + b"/response HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
 "#;
 
+/// Nanoseconds on CPU (scheduler statistics, all threads) of this process and of its child
+/// processes (the environments).
+fn cpu_ns() -> (u64, u64) {
+    fn threads(pid: &str) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+    let me = std::process::id().to_string();
+    let mut children = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid == Some(me.as_str()) {
+            children += threads(&name);
+        }
+    }
+    (threads("self"), children)
+}
+
 fn percentiles(v: &mut [Duration]) -> String {
     v.sort();
     let at = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
@@ -1111,7 +1227,9 @@ async fn bench_function(fx: &Fixture, f: &FunctionRecord, label: &str) {
     let mut inside = Vec::new();
     let mut overhead = Vec::new();
     fx.invoke(f, json!({"action": "noop"})).await.unwrap();
-    for _ in 0..1000 {
+    let n = 2000;
+    let cpu_before = cpu_ns();
+    for _ in 0..n {
         let mut req = request(f, json!({"action": "noop"}));
         req.tail_log = false;
         let t = std::time::Instant::now();
@@ -1121,6 +1239,13 @@ async fn bench_function(fx: &Fixture, f: &FunctionRecord, label: &str) {
         inside.push(r.duration);
         overhead.push(total.saturating_sub(r.duration));
     }
+    let cpu_after = cpu_ns();
+    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 / 1e3 / f64::from(n);
+    eprintln!(
+        "{label}: CPU per warm invoke: this process (invoker + test) {:.1} µs, environments {:.1} µs",
+        per(cpu_before.0, cpu_after.0),
+        per(cpu_before.1, cpu_after.1)
+    );
     eprintln!("{label}: cold start end to end {}", percentiles(&mut cold));
     eprintln!("{label}: warm invoke end to end {}", percentiles(&mut warm));
     eprintln!(

@@ -47,7 +47,7 @@
 //     stream is posted as one response with the stream's content type.
 'use strict';
 
-const http = require('http');
+const net = require('net');
 const util = require('util');
 
 const env = process.env;
@@ -269,66 +269,282 @@ function logError(message, err) {
 }
 
 // ---------------------------------------------------------------------------
-// Runtime API client: one keep-alive connection (http.Agent, maxSockets 1)
+// Runtime API client: one keep-alive connection on a raw net.Socket with a minimal
+// HTTP/1.1 client (node's http module costs a few hundred µs of CPU per request).
+// Requests go one at a time (later ones queue, as with an http.Agent of maxSockets 1).
+// The socket is ref'd while a request is outstanding and unref'd when idle, so an
+// idle keep-alive connection does not keep the event loop alive (the completion
+// rules for callbackWaitsForEmptyEventLoop rely on 'beforeExit'). A request whose
+// kept-alive connection turns out to be closed before any byte of the response
+// arrived is retried once on a fresh connection.
+
+const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_HEAD = 1024 * 1024;
 
 class RuntimeClient {
   constructor(address) {
     const i = address.lastIndexOf(':');
     this.hostname = i >= 0 ? address.slice(0, i).replace(/^\[|\]$/g, '') : address;
     this.port = i >= 0 ? parseInt(address.slice(i + 1), 10) : 80;
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    this.nextOptions = {
-      hostname: this.hostname,
-      port: this.port,
-      path: '/2018-06-01/runtime/invocation/next',
-      method: 'GET',
-      agent: this.agent,
-    };
+    this.hostHeader = address;
+    this.socket = null;
+    this.reused = false; // the socket has carried a complete response
+    this.buf = null; // received bytes not yet parsed
+    this.current = null; // the request in flight
+    this.queue = [];
+    this.nextHead =
+      'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: ' +
+      address +
+      '\r\nUser-Agent: gust-node-bootstrap\r\n\r\n';
+  }
+
+  // onResponse(status, headers, bodyBuffer); onError(error). body: null, string or Buffer.
+  request(head, body, onResponse, onError) {
+    const req = { head, body, onResponse, onError, retried: false, fresh: false, got: false, res: null };
+    if (this.current) this.queue.push(req);
+    else this._send(req);
+  }
+
+  _connect() {
+    const s = net.connect({ host: this.hostname, port: this.port });
+    s.setNoDelay(true);
+    s.on('data', (d) => this._onData(s, d));
+    s.on('error', (e) => this._onClose(s, e));
+    s.on('close', () => this._onClose(s, null));
+    this.socket = s;
+    this.reused = false;
+    this.buf = null;
+    return s;
+  }
+
+  _send(req) {
+    this.current = req;
+    let s = this.socket;
+    if (!s || s.destroyed) s = this._connect();
+    req.fresh = !this.reused;
+    req.got = false;
+    req.res = null;
+    s.ref();
+    const body = req.body;
+    if (body === null) {
+      s.write(req.head, 'latin1');
+    } else if (typeof body === 'string') {
+      s.write(body.length < 65536 ? req.head + body : req.head);
+      if (body.length >= 65536) s.write(body);
+    } else {
+      s.cork();
+      s.write(req.head, 'latin1');
+      s.write(body);
+      s.uncork();
+    }
+  }
+
+  _onData(s, d) {
+    if (s !== this.socket) return;
+    const req = this.current;
+    if (!req) {
+      // Bytes nobody asked for: this connection is out of step; drop it.
+      this.socket = null;
+      s.destroy();
+      return;
+    }
+    req.got = true;
+    const res = req.res;
+    if (res && !res.chunked && res.length >= 0) {
+      // Collecting a body of known length: no copying until it is complete.
+      res.chunks.push(d);
+      res.have += d.length;
+      if (res.have >= res.length) {
+        const all = res.chunks.length === 1 ? res.chunks[0] : Buffer.concat(res.chunks, res.have);
+        res.chunks = null;
+        this.buf = all.length > res.length ? all.subarray(res.length) : null;
+        this._complete(all.length > res.length ? all.subarray(0, res.length) : all);
+        if (this.buf) this._parse();
+      }
+      return;
+    }
+    this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+    this._parse();
+  }
+
+  // Parses this.buf for the request in flight; completes it when its body is whole.
+  _parse() {
+    for (;;) {
+      const req = this.current;
+      const buf = this.buf;
+      if (!req || !buf) return;
+      if (!req.res) {
+        const end = buf.indexOf(CRLFCRLF);
+        if (end < 0) {
+          if (buf.length > MAX_HEAD) this._fail(new Error('Runtime API response head too large'));
+          return;
+        }
+        const lines = buf.toString('latin1', 0, end).split('\r\n');
+        this.buf = buf.length > end + 4 ? buf.subarray(end + 4) : null;
+        const statusLine = lines[0];
+        const status = parseInt(statusLine.split(' ', 2)[1], 10);
+        const headers = {};
+        for (let k = 1; k < lines.length; k++) {
+          const line = lines[k];
+          const c = line.indexOf(':');
+          if (c <= 0) continue;
+          const name = line.slice(0, c).trim().toLowerCase();
+          const value = line.slice(c + 1).trim();
+          headers[name] = headers[name] === undefined ? value : headers[name] + ', ' + value;
+        }
+        if (status >= 100 && status < 200) continue; // 100 Continue etc.: the response follows
+        let keep = !statusLine.startsWith('HTTP/1.0');
+        const conn = headers.connection;
+        if (conn !== undefined) {
+          const c = conn.toLowerCase();
+          if (c.includes('close')) keep = false;
+          else if (c.includes('keep-alive')) keep = true;
+        }
+        const res = { status, headers, keep, chunked: false, length: -1, chunks: [], have: 0, size: -1 };
+        const te = headers['transfer-encoding'];
+        if (te !== undefined && te.toLowerCase().includes('chunked')) res.chunked = true;
+        else if (headers['content-length'] !== undefined) res.length = parseInt(headers['content-length'], 10) || 0;
+        else if (status === 204 || status === 304) res.length = 0;
+        else res.keep = false; // the body runs until the connection closes
+        req.res = res;
+        if (res.length === 0) {
+          this._complete(Buffer.alloc(0));
+          continue;
+        }
+        if (!res.chunked && res.length > 0 && this.buf) {
+          const rest = this.buf;
+          this.buf = null;
+          this._onData(this.socket, rest);
+          return;
+        }
+        continue;
+      }
+      const res = req.res;
+      if (!res.chunked) {
+        // Body until close: keep collecting.
+        res.chunks.push(buf);
+        res.have += buf.length;
+        this.buf = null;
+        return;
+      }
+      // Chunked: size line, data, CRLF; a zero size ends it (trailers skipped).
+      if (res.size < 0) {
+        const nl = buf.indexOf(CRLF);
+        if (nl < 0) return;
+        const line = buf.toString('latin1', 0, nl);
+        this.buf = buf.length > nl + 2 ? buf.subarray(nl + 2) : null;
+        if (res.trailers) {
+          if (line === '') {
+            const body = Buffer.concat(res.chunks, res.have);
+            this._complete(body);
+          }
+          continue;
+        }
+        const size = parseInt(line.split(';', 1)[0].trim(), 16);
+        if (!(size >= 0)) {
+          this._fail(new Error('bad chunk size from the Runtime API'));
+          return;
+        }
+        if (size === 0) res.trailers = true;
+        else res.size = size;
+        continue;
+      }
+      if (buf.length < res.size + 2) return;
+      res.chunks.push(buf.subarray(0, res.size));
+      res.have += res.size;
+      this.buf = buf.length > res.size + 2 ? buf.subarray(res.size + 2) : null;
+      res.size = -1;
+    }
+  }
+
+  _complete(body) {
+    const req = this.current;
+    const res = req.res;
+    this.current = null;
+    if (res.keep) {
+      this.reused = true;
+    } else if (this.socket) {
+      const s = this.socket;
+      this.socket = null;
+      this.buf = null;
+      s.destroy();
+    }
+    if (this.queue.length) this._send(this.queue.shift());
+    else if (this.socket) this.socket.unref();
+    req.onResponse(res.status, res.headers, body);
+  }
+
+  _fail(error) {
+    const req = this.current;
+    const s = this.socket;
+    this.socket = null;
+    this.buf = null;
+    this.current = null;
+    if (s) s.destroy();
+    if (req) req.onError(error);
+  }
+
+  _onClose(s, error) {
+    if (s !== this.socket) return;
+    this.socket = null;
+    const req = this.current;
+    if (!req) {
+      this.buf = null;
+      return; // an idle kept-alive connection went away: the next request reconnects
+    }
+    const res = req.res;
+    if (!error && res && !res.chunked && res.length < 0) {
+      if (this.buf) {
+        res.chunks.push(this.buf);
+        res.have += this.buf.length;
+      }
+      this.buf = null;
+      this._complete(Buffer.concat(res.chunks, res.have));
+      return;
+    }
+    this.buf = null;
+    if (!req.got && !req.fresh && !req.retried) {
+      req.retried = true;
+      this._send(req);
+      return;
+    }
+    this.current = null;
+    req.onError(error || new Error('Runtime API closed the connection'));
   }
 
   // callback(bodyString, headers)
   next(callback) {
-    const req = http.request(this.nextOptions, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const body = chunks.length === 1 ? chunks[0].toString() : Buffer.concat(chunks).toString();
-        if (res.statusCode !== 200) {
-          fatal(`Failed to get next invocation: HTTP ${res.statusCode}: ${body}`);
+    this.request(
+      this.nextHead,
+      null,
+      (status, headers, body) => {
+        const text = body.toString();
+        if (status !== 200) {
+          fatal(`Failed to get next invocation: HTTP ${status}: ${text}`);
           return;
         }
-        callback(body, res.headers);
-      });
-    });
-    req.on('error', (e) => fatal(`Failed to get next invocation: ${e}`));
-    req.end();
+        callback(text, headers);
+      },
+      (e) => fatal(`Failed to get next invocation: ${e}`),
+    );
   }
 
   post(path, body, headers, callback) {
-    headers['Content-Length'] = Buffer.byteLength(body);
-    const req = http.request(
-      {
-        hostname: this.hostname,
-        port: this.port,
-        path,
-        method: 'POST',
-        headers,
-        agent: this.agent,
+    let head = 'POST ' + path + ' HTTP/1.1\r\nHost: ' + this.hostHeader + '\r\nUser-Agent: gust-node-bootstrap\r\n';
+    for (const name in headers) head += name + ': ' + headers[name] + '\r\n';
+    head += 'Content-Length: ' + Buffer.byteLength(body) + '\r\n\r\n';
+    this.request(
+      head,
+      body,
+      (status) => {
+        if (status < 200 || status > 299) {
+          process.stderr.write(`[gust bootstrap] POST ${path} failed: HTTP ${status}\n`);
+        }
+        if (callback) callback();
       },
-      (res) => {
-        res.on('data', nop);
-        res.on('end', () => {
-          if (res.statusCode < 200 || res.statusCode > 299) {
-            process.stderr.write(
-              `[gust bootstrap] POST ${path} failed: HTTP ${res.statusCode}\n`,
-            );
-          }
-          if (callback) callback();
-        });
-      },
+      (e) => fatal(`POST ${path} failed: ${e}`),
     );
-    req.on('error', (e) => fatal(`POST ${path} failed: ${e}`));
-    req.end(body);
   }
 
   postInvocationResponse(response, id, callback) {

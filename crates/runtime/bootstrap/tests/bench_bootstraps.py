@@ -8,6 +8,7 @@ bootstrap's cost plus loopback, not the fake server's. Reported per runtime:
   - spawn -> first GET /next      (interpreter start + bootstrap init + handler import)
   - spawn -> first response POST  (cold start end to end, invocation already queued)
   - warm invoke round trip        (GET /next -> event -> handler -> POST response), p50/p99
+  - the runtime process's CPU time per warm invoke (scheduler statistics, all threads)
   - the bare interpreter start (`python3 -c pass`, `node -e 0`) in the same run, for scale
 Standard library only.
 """
@@ -22,8 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BOOTSTRAP_DIR = os.path.dirname(HERE)
-PY_BOOTSTRAP = os.path.join(BOOTSTRAP_DIR, "python", "bootstrap.py")
-NODE_BOOTSTRAP = os.path.join(BOOTSTRAP_DIR, "node", "bootstrap.js")
+PY_BOOTSTRAP = os.environ.get("GUST_PY_BOOTSTRAP") or os.path.join(BOOTSTRAP_DIR, "python", "bootstrap.py")
+NODE_BOOTSTRAP = os.environ.get("GUST_NODE_BOOTSTRAP") or os.path.join(BOOTSTRAP_DIR, "node", "bootstrap.js")
 PY_FIXTURES = os.path.join(HERE, "fixtures", "python")
 NODE_FIXTURES = os.path.join(HERE, "fixtures", "node", "cjs")
 PYTHON = os.environ.get("GUST_TEST_PYTHON") or (
@@ -68,8 +69,20 @@ def _read_request(rf):
     return line.split()[1], body
 
 
+def _cpu_ns(pid):
+    """CPU time of all threads of `pid` in nanoseconds (0 where unavailable)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        pass
+    return total
+
+
 def run_one(cmd, cwd, handler, warm=0):
-    """Spawn one runtime; return (first_next_ms, first_response_ms, warm_samples_s)."""
+    """Spawn one runtime; return (first_next_ms, first_response_ms, warm_samples_s, cpu_us)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(4)
@@ -104,7 +117,11 @@ def run_one(cmd, cwd, handler, warm=0):
         assert path.endswith(b"/response"), (path, body)
         conn.sendall(ACCEPTED)
         samples = []
+        skip = warm // 10  # JIT warm-up, left out of the CPU figure too
+        cpu0 = _cpu_ns(proc.pid)
         for i in range(warm):
+            if i == skip:
+                cpu0 = _cpu_ns(proc.pid)
             rid = ("00000000-0000-0000-0000-%012d" % (i + 1)).encode()
             nr = _next_response(rid)
             _read_request(rf)  # GET /next
@@ -113,7 +130,8 @@ def run_one(cmd, cwd, handler, warm=0):
             path, body = _read_request(rf)
             samples.append(time.perf_counter() - s)
             conn.sendall(ACCEPTED)
-        return (t_next - t0) * 1000, (t_resp - t0) * 1000, samples
+        cpu_us = (_cpu_ns(proc.pid) - cpu0) / 1e3 / max(1, warm - skip)
+        return (t_next - t0) * 1000, (t_resp - t0) * 1000, samples, cpu_us
     finally:
         proc.kill()
         proc.wait()
@@ -143,10 +161,10 @@ def measure(lang, runs=10, warm=1000):
         cmd, root, handler, bare = [NODE, NODE_BOOTSTRAP], NODE_FIXTURES, "app.ok", [NODE, "-e", "0"]
     nexts, resps = [], []
     for _ in range(runs):
-        n, r, _ = run_one(cmd, root, handler)
+        n, r, _, _ = run_one(cmd, root, handler)
         nexts.append(n)
         resps.append(r)
-    _, _, samples = run_one(cmd, root, handler, warm=warm)
+    _, _, samples, cpu_us = run_one(cmd, root, handler, warm=warm)
     samples = sorted(samples[len(samples) // 10:])  # drop the first 10% (JIT warm-up)
     return {
         "lang": lang,
@@ -157,6 +175,7 @@ def measure(lang, runs=10, warm=1000):
         "cold_start_min_ms": min(resps),
         "warm_p50_us": samples[len(samples) // 2] * 1e6,
         "warm_p99_us": samples[int(len(samples) * 0.99)] * 1e6,
+        "warm_cpu_us": cpu_us,
     }
 
 
@@ -165,7 +184,7 @@ def format_result(m):
         "[bench] %(lang)-6s bare interpreter start %(bare_start_ms).1f ms | spawn->first /next "
         "%(first_next_ms).1f ms (min %(first_next_min_ms).1f) | cold start to first response "
         "%(cold_start_ms).1f ms (min %(cold_start_min_ms).1f) | warm invoke round trip p50 "
-        "%(warm_p50_us).0f us, p99 %(warm_p99_us).0f us" % m
+        "%(warm_p50_us).0f us, p99 %(warm_p99_us).0f us, runtime CPU %(warm_cpu_us).0f us/invoke" % m
     )
 
 

@@ -3,7 +3,11 @@
 //! batches.
 //!
 //! The invoke path never writes to the store: it sends lines over a channel, and the writer
-//! appends whatever has queued up in one `append_logs` call.
+//! appends whatever has queued up in one `append_logs` call. After the first line of a batch
+//! the writer lingers for [`LINGER`] (without being woken per line) so that one durable commit
+//! carries the lines of many invocations even at concurrency 1; a [`LogSink::flush`] or
+//! [`BATCH`] queued lines cut the wait short. Nothing on the invoke path waits for it
+//! (`LogType=Tail` is served from the reader's memory).
 //!
 //! Lines printed by a handler before it posts its response must reach that invocation's log
 //! even though the reader may lag behind the pipe. The bootstraps flush before posting, so at
@@ -15,12 +19,13 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use gust_model::{limits, now_ms, LogEntry, LogStream};
 use gust_store::LogStore;
 use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdout};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 /// Lines longer than this are split (CloudWatch's event limit is 256 KB).
@@ -29,6 +34,8 @@ const MAX_LINE_BYTES: usize = 256 * 1024;
 const QUEUE: usize = 16 * 1024;
 /// Most lines per `append_logs` call.
 const BATCH: usize = 2048;
+/// How long the writer waits for more lines before committing a batch.
+const LINGER: Duration = Duration::from_millis(10);
 
 enum LogMsg {
     Entry(LogEntry),
@@ -40,6 +47,8 @@ enum LogMsg {
 #[derive(Clone, Debug)]
 pub struct LogSink {
     tx: mpsc::Sender<LogMsg>,
+    /// Ends the writer's linger early (a flush, or a full batch waiting).
+    kick: Arc<Notify>,
 }
 
 impl std::fmt::Debug for LogMsg {
@@ -52,12 +61,22 @@ impl LogSink {
     /// Starts the writer task. It ends when every sink is dropped; its handle is the owner's.
     pub fn start(store: Arc<dyn LogStore>) -> (LogSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (LogSink { tx }, tokio::spawn(writer(store, rx)))
+        let kick = Arc::new(Notify::new());
+        (
+            LogSink {
+                tx,
+                kick: kick.clone(),
+            },
+            tokio::spawn(writer(store, rx, kick)),
+        )
     }
 
     pub async fn push(&self, entry: LogEntry) {
         // Only fails when the writer is gone (shutdown); the line is then dropped.
         let _ = self.tx.send(LogMsg::Entry(entry)).await;
+        if QUEUE - self.tx.capacity() >= BATCH {
+            self.kick.notify_one();
+        }
     }
 
     /// A platform line (`START`, `END`, `REPORT`, timeouts).
@@ -76,16 +95,31 @@ impl LogSink {
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(LogMsg::Flush(tx)).await.is_ok() {
+            self.kick.notify_one();
             let _ = rx.await;
         }
     }
 }
 
-async fn writer(store: Arc<dyn LogStore>, mut rx: mpsc::Receiver<LogMsg>) {
+async fn writer(store: Arc<dyn LogStore>, mut rx: mpsc::Receiver<LogMsg>, kick: Arc<Notify>) {
+    let is_flush = |m: &LogMsg| matches!(m, LogMsg::Flush(_));
     let mut msgs = Vec::with_capacity(BATCH);
     loop {
         if rx.recv_many(&mut msgs, BATCH).await == 0 {
             return;
+        }
+        if msgs.len() < BATCH && !msgs.iter().any(is_flush) {
+            // Linger. The receiver is not polled meanwhile, so senders do not wake this task.
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = kick.notified() => {}
+            }
+            while msgs.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => msgs.push(m),
+                    Err(_) => break,
+                }
+            }
         }
         let mut entries = Vec::with_capacity(msgs.len());
         let mut acks = Vec::new();

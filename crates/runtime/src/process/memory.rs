@@ -15,10 +15,15 @@
 //! (v1) moves the pages it touched before that. This avoids a `pre_exec` hook and the `unsafe`
 //! it needs, and keeps the move off the cold-start path.
 //!
-//! Everything here is a handful of small sysfs reads and writes, done outside any lock.
+//! The per-invocation work (reset the peak before, read it after) runs on the invoke path, so
+//! it uses files opened once per environment and `pread`/`pwrite` at offset 0: two syscalls
+//! per invocation on in-memory kernel files (cgroup counters or `/proc`), which never wait on
+//! a disk and so do not hold up the Tokio worker they run on. Everything else here is a
+//! handful of sysfs reads and writes off the warm path, done outside any lock.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -152,6 +157,63 @@ pub(crate) struct EnvMemory {
     detached: AtomicBool,
     /// Set by the watchdog when it killed the environment.
     watchdog_killed: AtomicBool,
+    /// The peak-memory files, opened once (see [`PeakFiles`]).
+    peak: PeakFiles,
+}
+
+/// Files kept open for the per-invocation peak reset and read.
+#[derive(Debug)]
+struct PeakFiles {
+    /// cgroup v1 `memory.max_usage_in_bytes` / v2 `memory.peak` (read and reset through the
+    /// same file; on v2 the reset is per open file, so keeping it open is what makes it work),
+    /// or `/proc/<pid>/status` for the watchdog.
+    read: Option<File>,
+    /// `/proc/<pid>/clear_refs` for the watchdog; `None` for cgroups (reset through `read`).
+    clear_refs: Option<File>,
+}
+
+impl PeakFiles {
+    fn open(kind: &Kind, pid: u32) -> PeakFiles {
+        let rw = |p: PathBuf| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&p)
+                .or_else(|_| File::open(&p))
+                .ok()
+        };
+        match kind {
+            Kind::V1(d) => PeakFiles {
+                read: rw(d.join("memory.max_usage_in_bytes")),
+                clear_refs: None,
+            },
+            Kind::V2(d) => PeakFiles {
+                read: rw(d.join("memory.peak")),
+                clear_refs: None,
+            },
+            Kind::Watchdog => PeakFiles::proc(pid),
+        }
+    }
+
+    fn proc(pid: u32) -> PeakFiles {
+        PeakFiles {
+            read: File::open(format!("/proc/{pid}/status")).ok(),
+            clear_refs: OpenOptions::new()
+                .write(true)
+                .open(format!("/proc/{pid}/clear_refs"))
+                .ok(),
+        }
+    }
+}
+
+/// Reads a small kernel file from offset 0 into a stack buffer.
+fn pread_small<'b>(f: &File, buf: &'b mut [u8]) -> Option<&'b str> {
+    let n = f.read_at(buf, 0).ok()?;
+    match std::str::from_utf8(&buf[..n]) {
+        Ok(s) => Some(s),
+        // A multi-byte character cut at the buffer's end (`/proc/<pid>/status` is longer).
+        Err(e) => std::str::from_utf8(&buf[..e.valid_up_to()]).ok(),
+    }
 }
 
 #[derive(Debug)]
@@ -212,12 +274,14 @@ impl EnvMemory {
     /// The limit of a spawned child whose pid is `pid`, in the cgroup `kind` (from
     /// [`EnvMemory::prepare`]). [`EnvMemory::enforce`] must run next.
     pub(crate) fn new(kind: Kind, limit_mb: u32, pid: u32) -> Arc<EnvMemory> {
+        let peak = PeakFiles::open(&kind, pid);
         Arc::new(EnvMemory {
             kind,
             limit_bytes: u64::from(limit_mb) * 1024 * 1024,
             pid,
             detached: AtomicBool::new(false),
             watchdog_killed: AtomicBool::new(false),
+            peak,
         })
     }
 
@@ -262,8 +326,40 @@ impl EnvMemory {
         }
     }
 
-    /// Starts a new peak-memory measurement (before each invocation).
+    /// Starts a new peak-memory measurement (before each invocation): one `pwrite` on a file
+    /// kept open.
     pub(crate) fn reset_peak(&self) {
+        if !self.detached.load(Ordering::Relaxed) {
+            match (&self.kind, &self.peak) {
+                (Kind::V1(_), PeakFiles { read: Some(f), .. }) => {
+                    let _ = f.write_at(b"0", 0);
+                    return;
+                }
+                (Kind::V2(_), PeakFiles { read: Some(f), .. }) => {
+                    // Resets the peak seen through this file on kernels >= 6.12; older ones
+                    // refuse, and the peak is then the environment's lifetime peak.
+                    let _ = f.write_at(b"reset", 0);
+                    return;
+                }
+                (
+                    Kind::Watchdog,
+                    PeakFiles {
+                        clear_refs: Some(f),
+                        ..
+                    },
+                ) => {
+                    let _ = f.write_at(b"5", 0);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.reset_peak_by_path();
+    }
+
+    /// [`EnvMemory::reset_peak`] without the kept files (a detached environment, or a file
+    /// that could not be opened).
+    fn reset_peak_by_path(&self) {
         match self.in_cgroup() {
             Some((d, true)) => {
                 let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
@@ -279,8 +375,23 @@ impl EnvMemory {
         }
     }
 
-    /// Peak memory since the last reset, in bytes, if it can be read.
+    /// Peak memory since the last reset, in bytes, if it can be read: one `pread` on a file
+    /// kept open.
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
+        if !self.detached.load(Ordering::Relaxed) {
+            if let Some(f) = &self.peak.read {
+                let mut buf = [0u8; 2048];
+                let text = pread_small(f, &mut buf)?;
+                return match self.kind {
+                    Kind::V1(_) | Kind::V2(_) => text.trim().parse().ok(),
+                    Kind::Watchdog => status_field_kb(text, "VmHWM:").map(|kb| kb * 1024),
+                };
+            }
+        }
+        self.peak_bytes_by_path()
+    }
+
+    fn peak_bytes_by_path(&self) -> Option<u64> {
         match self.in_cgroup() {
             Some((d, true)) => read_u64(&d.join("memory.max_usage_in_bytes")),
             Some((d, false)) => read_u64(&d.join("memory.peak")),
@@ -380,7 +491,12 @@ fn field(s: &str, name: &str) -> Option<u64> {
 
 fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
+    status_field_kb(&s, key)
+}
+
+fn status_field_kb(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
