@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::logs::{self, LogSink, ReaderCtl};
+use super::logs::{self, Begin, LogSink, ReaderCtl};
 use super::memory::{self, EnvMemory, MemoryControl};
 use super::runtime_api::{self, RuntimeApi};
 use crate::RuntimeConfig;
@@ -111,6 +111,7 @@ pub(crate) struct Environment {
     pid: u32,
     exit: watch::Receiver<Option<ExitInfo>>,
     ctl: mpsc::UnboundedSender<ReaderCtl>,
+    begin: Arc<Begin>,
     dir: PathBuf,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: AtomicBool,
@@ -221,6 +222,7 @@ impl Environment {
 
         let api = RuntimeApi::new();
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let begin = Arc::new(Begin::default());
         let (exit_tx, exit_rx) = watch::channel(None);
         let mut tasks = Vec::with_capacity(4);
         tasks.push(tokio::spawn(memory.clone().enforce()));
@@ -231,6 +233,7 @@ impl Environment {
                 out,
                 err,
                 ctx.logs.clone(),
+                begin.clone(),
                 ctl_rx,
             ))),
             None => tracing::warn!(env = %id, "child pipes missing; its logs are lost"),
@@ -256,6 +259,7 @@ impl Environment {
             pid,
             exit: exit_rx,
             ctl: ctl_tx,
+            begin,
             dir,
             tasks: Mutex::new(tasks),
             stopped: AtomicBool::new(false),
@@ -284,11 +288,9 @@ impl Environment {
     }
 
     /// Attributes output to `request_id` from now on.
+    /// (Shared state, not a message: the reader is not woken for it.)
     pub(crate) fn begin_logs(&self, request_id: &str, tail: bool) {
-        let _ = self.ctl.send(ReaderCtl::Begin {
-            request_id: request_id.to_string(),
-            tail,
-        });
+        self.begin.set(request_id, tail);
     }
 
     /// Drains the output pipes and returns this invocation's collected lines.

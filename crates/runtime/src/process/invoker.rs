@@ -4,10 +4,12 @@
 //! hand the payload to the environment's Runtime API, wait for the answer, the process's exit
 //! or the deadline, write `START`/`END`/`REPORT`, and give the environment back (or stop it).
 //!
-//! Each invocation runs in its own task, so a caller that goes away (a dropped HTTP request)
-//! does not abandon an environment mid-invocation: like Lambda, the invocation runs to its
-//! end. The pool's busy count is the owner of those tasks: `shutdown` waits for it to reach
-//! zero, and every invocation ends by its deadline at the latest.
+//! A caller that goes away (a dropped HTTP request) does not abandon an environment
+//! mid-invocation: like Lambda, the invocation runs to its end. The invocation is polled in the
+//! caller's own task (no spawn, no cross-thread hand-off on the warm path) inside a
+//! [`Detached`], which, if dropped before the invocation finished, moves the rest of it into a
+//! task of its own. The pool's busy count is the owner of those tasks: `shutdown` waits for it
+//! to reach zero, and every invocation ends by its deadline at the latest.
 //!
 //! Background tasks, each owned by the invoker and ended by `shutdown` (or drop): the log
 //! writer, the idle reaper, the janitor that stops environments off the invoke path, and the
@@ -23,9 +25,12 @@
 //! `INIT_REPORT ... Status: timeout` line records the overrun). Provisioned environments get
 //! [`PROVISIONED_INIT_TIMEOUT`] to initialize.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -329,12 +334,7 @@ async fn reaper(inner: Weak<Inner>, idle_timeout: Duration) {
 impl Invoker for ProcessInvoker {
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
         let inner = self.inner.clone();
-        match tokio::spawn(run(inner, req)).await {
-            Ok(r) => r,
-            Err(e) => Err(InvokeError::Internal(format!(
-                "invocation task failed: {e}"
-            ))),
-        }
+        Detached(Some(Box::pin(run(inner, req)))).await
     }
 
     async fn function_changed(&self, name: &str, record: Option<Arc<FunctionRecord>>) {
@@ -379,6 +379,51 @@ impl Invoker for ProcessInvoker {
             starting = inner.pool().starting_total(),
             "process runtime stopped"
         );
+    }
+}
+
+type Invocation = Pin<Box<dyn Future<Output = Result<InvokeResponse, InvokeError>> + Send>>;
+
+/// An invocation polled by its caller; dropped unfinished (the caller went away), it finishes
+/// in a task of its own.
+struct Detached(Option<Invocation>);
+
+impl Future for Detached {
+    type Output = Result<InvokeResponse, InvokeError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let Some(fut) = self.0.as_mut() else {
+            return Poll::Ready(Err(InvokeError::Internal(
+                "invocation polled after it finished".into(),
+            )));
+        };
+        // A panic ends this invocation only (as it did when each ran in its own task); the
+        // guards in the dropped future give its slot back.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            .unwrap_or_else(|_| {
+                Poll::Ready(Err(InvokeError::Internal(
+                    "invocation task failed: panicked".into(),
+                )))
+            });
+        if out.is_ready() {
+            self.0 = None;
+        }
+        out
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(fut) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(fut);
+                }
+                // No runtime (it is shutting down): dropping the invocation gives its slot back
+                // and kills its environment.
+                Err(_) => drop(fut),
+            }
+        }
     }
 }
 

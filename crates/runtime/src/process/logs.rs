@@ -144,11 +144,25 @@ async fn writer(store: Arc<dyn LogStore>, mut rx: mpsc::Receiver<LogMsg>, kick: 
 /// Messages from the invoker to an environment's reader.
 #[derive(Debug)]
 pub(crate) enum ReaderCtl {
-    /// Lines from now on belong to this request; collect them for the tail if asked.
-    Begin { request_id: String, tail: bool },
     /// Drain both pipes, then answer with the collected tail lines; lines from then on belong
     /// to no request.
     Finish { ack: oneshot::Sender<Vec<String>> },
+}
+
+/// The start of an invocation's output, handed to the reader without waking it: lines from
+/// now on belong to `request_id` (collected for the tail if asked). The reader applies it
+/// before it emits its next line or handles its next `Finish`.
+#[derive(Debug, Default)]
+pub(crate) struct Begin(std::sync::Mutex<Option<(String, bool)>>);
+
+impl Begin {
+    pub(crate) fn set(&self, request_id: &str, tail: bool) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((request_id.to_string(), tail));
+    }
+
+    fn take(&self) -> Option<(String, bool)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 struct Pipe<R> {
@@ -159,6 +173,7 @@ struct Pipe<R> {
 }
 
 struct Attribution {
+    begin: Arc<Begin>,
     function: String,
     request_id: String,
     tail: Option<Vec<String>>,
@@ -167,7 +182,17 @@ struct Attribution {
 }
 
 impl Attribution {
+    /// Applies a pending [`Begin`].
+    fn sync(&mut self) {
+        if let Some((request_id, tail)) = self.begin.take() {
+            self.request_id = request_id;
+            self.tail = tail.then(Vec::new);
+            self.tail_bytes = 0;
+        }
+    }
+
     async fn emit(&mut self, stream: LogStream, bytes: &[u8]) {
+        self.sync();
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let message = String::from_utf8_lossy(bytes).into_owned();
         if let Some(tail) = &mut self.tail {
@@ -197,6 +222,7 @@ pub(crate) async fn reader(
     stdout: ChildStdout,
     stderr: ChildStderr,
     sink: LogSink,
+    begin: Arc<Begin>,
     mut ctl: mpsc::UnboundedReceiver<ReaderCtl>,
 ) {
     let mut out = Pipe {
@@ -212,6 +238,7 @@ pub(crate) async fn reader(
         stream: LogStream::Stderr,
     };
     let mut at = Attribution {
+        begin,
         function,
         request_id: String::new(),
         tail: None,
@@ -223,12 +250,8 @@ pub(crate) async fn reader(
     loop {
         tokio::select! {
             msg = ctl.recv() => match msg {
-                Some(ReaderCtl::Begin { request_id, tail }) => {
-                    at.request_id = request_id;
-                    at.tail = tail.then(Vec::new);
-                    at.tail_bytes = 0;
-                }
                 Some(ReaderCtl::Finish { ack }) => {
+                    at.sync();
                     drain(&mut out, &mut at, &mut out_buf).await;
                     drain(&mut err, &mut at, &mut err_buf).await;
                     flush_partial(&mut out, &mut at).await;
