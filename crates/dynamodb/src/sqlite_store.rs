@@ -23,7 +23,7 @@ use crate::error::{table_not_found_named, DdbError, Result};
 use crate::keys::{index_key, project_for_index, PrimaryKey};
 use crate::storage::{
     error_of, plan, reason_of, ttl_of, Next, OpFailure, SpaceCounts, StoredItem, TableStore,
-    WriteMode, WriteOp, WriteOutcome,
+    WriteAction, WriteMode, WriteOp, WriteOutcome,
 };
 use crate::types::{item_size, Item};
 
@@ -204,8 +204,9 @@ fn apply(
     match next {
         Next::Unchanged => {}
         Next::Delete => {
+            // `old` is absent for blind deletes of tables without indexes: delete anyway.
+            txn.delete(table.space, &key.p, &key.s, b"")?;
             if old.is_some() {
-                txn.delete(table.space, &key.p, &key.s, b"")?;
                 maintain_indexes(txn, table, key, old, None, &mut outcome.index_writes)?;
             }
         }
@@ -250,10 +251,20 @@ fn run_writes(
             any_failed = true;
             continue;
         };
-        let row = txn.get(table.space, &op.key.p, &op.key.s, b"")?;
-        let (old, old_size) = match row {
-            Some(v) => (Some(decode_item(&v.value)?), v.weight.max(0) as usize),
-            None => (None, 0),
+        // A blind put or delete needs only the old size (for capacity), not the old item.
+        let needs_old = op.condition.is_some()
+            || op.want_old
+            || op.old_on_failure
+            || !table.indexes.is_empty()
+            || !matches!(op.action, WriteAction::Put(_) | WriteAction::Delete);
+        let (old, old_size) = if needs_old {
+            match txn.get(table.space, &op.key.p, &op.key.s, b"")? {
+                Some(v) => (Some(decode_item(&v.value)?), v.weight.max(0) as usize),
+                None => (None, 0),
+            }
+        } else {
+            let w = txn.weight(table.space, &op.key.p, &op.key.s, b"")?;
+            (None, w.unwrap_or(0).max(0) as usize)
         };
         match plan(op, &table, old) {
             Ok(p) => {

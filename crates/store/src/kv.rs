@@ -133,6 +133,17 @@ impl<'c> KvTxn<'c> {
             .optional()?)
     }
 
+    /// The weight of the row at `(p, s, u)`, without reading its value.
+    pub fn weight(&self, space: i64, p: &[u8], s: &[u8], u: &[u8]) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT weight FROM kv WHERE space = ?1 AND p = ?2 AND s = ?3 AND u = ?4",
+            )?
+            .query_row(params![space, p, s, u], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Inserts or replaces the row at `(p, s, u)`.
     pub fn put(&self, space: i64, p: &[u8], s: &[u8], u: &[u8], value: &KvValue) -> Result<()> {
         self.conn
