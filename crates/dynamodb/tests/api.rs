@@ -1163,3 +1163,39 @@ async fn data_survives_reopen() {
         .await;
     assert_eq!(got["Item"]["pk"], s("a"));
 }
+
+/// In-process cost of the hot paths (router, parsing, store), without HTTP or SigV4:
+/// `cargo test --release -p gust-dynamodb --test api -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn hot_path_throughput() {
+    let h = Arc::new(harness().await);
+    h.table("hot", Some("N")).await;
+    for (label, op, clients, total) in [
+        ("PutItem", "PutItem", 8, 20_000),
+        ("GetItem", "GetItem", 8, 100_000),
+        ("Query100", "Query", 8, 5_000),
+    ] {
+        let t0 = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..total / clients {
+                    let body = match op {
+                        "PutItem" => json!({"TableName": "hot", "Item": {"pk": s(&format!("k{c}")), "sk": n(&(i % 100).to_string()), "pad": s("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")}}),
+                        "GetItem" => json!({"TableName": "hot", "Key": {"pk": s(&format!("k{c}")), "sk": n(&(i % 100).to_string())}}),
+                        _ => json!({"TableName": "hot", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": s(&format!("k{c}"))}}),
+                    };
+                    let r = h.call(op, body).await;
+                    assert_eq!(r.status, 200);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        eprintln!("{label}: {:.0}/s", total as f64 / secs);
+    }
+}
