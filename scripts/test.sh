@@ -122,6 +122,29 @@ if [ "$(readlink "$NODE_DIR/node_modules" 2>/dev/null)" != "$CACHE/node_modules"
 fi
 
 # ---------------------------------------------------------------------------
+step "Wasm guest built by componentize-py (crates/wasm/tests/guests/py-hello)"
+# An 18 MB wasi:http component from Python source, cached by the hash of its inputs; the
+# Rust test and tests/e2e/test_wasm.py use it through GUST_WASM_PY_COMPONENT.
+PY_GUEST=crates/wasm/tests/guests/py-hello
+CPY_VERSION=0.25.1
+if ! "$VENV/bin/componentize-py" --version 2>/dev/null | grep -q "$CPY_VERSION"; then
+    "$VENV/bin/pip" install -q "componentize-py==$CPY_VERSION"
+fi
+PY_GUEST_HASH="$( (cat "$PY_GUEST/app.py" "$PY_GUEST/build.sh" crates/wasm/tests/guests/wit/*.wit crates/wasm/tests/guests/wit/deps/*.wit; echo "$CPY_VERSION") | sha256sum | cut -c1-16)"
+PY_GUEST_OUT="$ROOT/.cache/wasm-guests/py-hello-$PY_GUEST_HASH.wasm"
+if [ ! -f "$PY_GUEST_OUT" ]; then
+    mkdir -p "$(dirname "$PY_GUEST_OUT")"
+    PATH="$VENV/bin:$PATH" "$PY_GUEST/build.sh" "$PY_GUEST_OUT.tmp" >/dev/null
+    mv "$PY_GUEST_OUT.tmp" "$PY_GUEST_OUT"
+else
+    note "cached in $PY_GUEST_OUT"
+fi
+export GUST_WASM_PY_COMPONENT="$PY_GUEST_OUT"
+if [ "${GUST_TEST_SKIP_CARGO:-}" != "1" ]; then
+    cargo test -p gust-wasm --test wasm componentize_py
+fi
+
+# ---------------------------------------------------------------------------
 step "end-to-end suite: pytest tests/e2e"
 export GUST_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/gust"
 export GUST_E2E_REQUIRE_ALL=1
