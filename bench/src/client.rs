@@ -29,6 +29,8 @@ pub struct Target {
 pub struct Signer {
     pub creds: Credentials,
     pub region: String,
+    /// The service in the credential scope (`lambda`, `dynamodb`, ...).
+    pub service: &'static str,
 }
 
 impl Target {
@@ -47,7 +49,10 @@ pub struct Req {
     path: Uri,
     host: HeaderValue,
     body: Bytes,
-    json: bool,
+    /// `Content-Type` when there is a body.
+    content_type: HeaderValue,
+    /// Further headers, signed like the others (e.g. `X-Amz-Target`).
+    extra: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 impl Req {
@@ -59,20 +64,37 @@ impl Req {
             full: format!("http://{authority}{path}").parse().context("request uri")?,
             path: path.parse().context("request path")?,
             host: HeaderValue::from_str(&authority)?,
-            json: !body.is_empty(),
             body,
+            content_type: HeaderValue::from_static("application/json"),
+            extra: Vec::new(),
         })
+    }
+
+    /// An AWS JSON-protocol request (`POST /` with `X-Amz-Target`), e.g. DynamoDB's JSON 1.0.
+    pub fn aws_json(target: &Target, content_type: &'static str, amz_target: &str, body: impl Into<Bytes>) -> Result<Req> {
+        let mut req = Req::new(target, Method::POST, "/", body)?;
+        req.content_type = HeaderValue::from_static(content_type);
+        req.extra.push((http::HeaderName::from_static("x-amz-target"), HeaderValue::from_str(amz_target)?));
+        Ok(req)
+    }
+
+    /// The same request with another body (cheap: the URI and headers are shared).
+    pub fn with_body(&self, body: impl Into<Bytes>) -> Req {
+        Req { body: body.into(), ..self.clone() }
     }
 
     /// The request as sent: fresh date and signature every time.
     fn build(&self, target: &Target) -> http::Request<Full<Bytes>> {
         let mut headers = HeaderMap::with_capacity(8);
         headers.insert(http::header::HOST, self.host.clone());
-        if self.json {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if !self.body.is_empty() {
+            headers.insert(http::header::CONTENT_TYPE, self.content_type.clone());
+        }
+        for (k, v) in &self.extra {
+            headers.insert(k.clone(), v.clone());
         }
         if let Some(s) = &target.signer {
-            let params = SigningParams { region: &s.region, service: "lambda", time: time::OffsetDateTime::now_utc() };
+            let params = SigningParams { region: &s.region, service: s.service, time: time::OffsetDateTime::now_utc() };
             sign_headers(&self.method, &self.full, &mut headers, &self.body, &s.creds, &params);
         }
         let mut req = http::Request::new(Full::new(self.body.clone()));
@@ -107,6 +129,11 @@ impl Reply {
         format!("HTTP {} {s}", self.status.as_u16())
     }
 
+    /// The server closes the connection after this reply (`Connection: close`).
+    pub fn closes(&self) -> bool {
+        self.headers.get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+    }
+
     /// Lambda's `X-Amz-Function-Error` (Unhandled / Handled) if the function failed.
     pub fn function_error(&self) -> Option<&str> {
         self.headers.get("x-amz-function-error").and_then(|v| v.to_str().ok())
@@ -134,6 +161,8 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: http::Request<Full<Byt
 pub struct Conn {
     target: Arc<Target>,
     sender: SendRequest<Full<Bytes>>,
+    /// The last reply said `Connection: close`.
+    closing: bool,
 }
 
 impl Conn {
@@ -142,18 +171,20 @@ impl Conn {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn { target, sender })
+        Ok(Conn { target, sender, closing: false })
     }
 
     pub async fn send(&mut self, req: &Req) -> Result<Reply> {
-        if self.sender.is_closed() {
+        if self.closing || self.sender.is_closed() {
             let (sender, conn) = handshake(self.target.addr).await?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
             self.sender = sender;
         }
-        send(&mut self.sender, req.build(&self.target)).await
+        let reply = send(&mut self.sender, req.build(&self.target)).await?;
+        self.closing = reply.closes();
+        Ok(reply)
     }
 
     pub async fn call(&mut self, method: Method, path: &str, body: impl Into<Bytes>) -> Result<Reply> {
@@ -183,6 +214,10 @@ pub struct LoadResult {
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// Connections opened during the run because the server closed the previous one after a
+    /// reply (`Connection: close`; e.g. moto_server's werkzeug closes after every request). The
+    /// reconnect is not inside any request's latency, but it is inside the throughput.
+    pub reconnects: u64,
 }
 
 impl LoadResult {
@@ -195,6 +230,7 @@ impl LoadResult {
         self.ok += other.ok;
         self.throttled += other.throttled;
         self.errors += other.errors;
+        self.reconnects += other.reconnects;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -204,6 +240,18 @@ impl LoadResult {
 /// Runs `concurrency` workers, each on its own connection, sending `req` back to back until
 /// `stop`. Connections are opened before the clock starts.
 pub async fn load(target: &Arc<Target>, req: &Req, concurrency: usize, stop: Stop) -> Result<LoadResult> {
+    let req = req.clone();
+    load_with(target, concurrency, stop, move |_, _| req.clone()).await
+}
+
+/// Like [`load`], but every request is made by `make(worker, ticket)`: `worker` is the worker's
+/// index (0..concurrency), `ticket` a number unique across the run's requests (0, 1, 2, ...,
+/// in the order they are issued), so requests can carry distinct or random keys.
+pub async fn load_with<F>(target: &Arc<Target>, concurrency: usize, stop: Stop, make: F) -> Result<LoadResult>
+where
+    F: Fn(usize, u64) -> Req + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
     let mut conns = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         conns.push(handshake(target.addr).await?);
@@ -211,11 +259,11 @@ pub async fn load(target: &Arc<Target>, req: &Req, concurrency: usize, stop: Sto
     let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
-    for (sender, conn) in conns {
+    for (i, (sender, conn)) in conns.into_iter().enumerate() {
         let target = target.clone();
-        let req = req.clone();
+        let make = make.clone();
         let issued = issued.clone();
-        tasks.push(tokio::spawn(worker(target, req, issued, stop, start, sender, conn)));
+        tasks.push(tokio::spawn(worker(target, move |t| make(i, t), issued, stop, start, sender, conn)));
     }
     let mut total = LoadResult::default();
     for t in tasks {
@@ -227,7 +275,7 @@ pub async fn load(target: &Arc<Target>, req: &Req, concurrency: usize, stop: Sto
 
 async fn worker(
     target: Arc<Target>,
-    req: Req,
+    make: impl Fn(u64) -> Req,
     issued: Arc<AtomicU64>,
     stop: Stop,
     start: Instant,
@@ -235,21 +283,26 @@ async fn worker(
     conn: hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
 ) -> LoadResult {
     let mut out = LoadResult { latencies: Vec::with_capacity(4096), ..Default::default() };
+    // The next request's ticket, or None when the run is over.
     let more = |issued: &AtomicU64| match stop {
-        Stop::Count(n) => issued.fetch_add(1, Ordering::Relaxed) < n,
-        Stop::For(d) => start.elapsed() < d,
+        Stop::Count(n) => Some(issued.fetch_add(1, Ordering::Relaxed)).filter(|&t| t < n),
+        Stop::For(d) => (start.elapsed() < d).then(|| issued.fetch_add(1, Ordering::Relaxed)),
     };
     let mut next = Some((sender, conn));
     let mut reconnects = 0;
+    let mut finished = true;
     while let Some((mut sender, conn)) = next.take() {
         // The connection is driven in this task, beside the requests.
         let requests = async {
             let mut broken = false;
-            while more(&issued) {
+            finished = true;
+            while let Some(ticket) = more(&issued) {
+                let req = make(ticket);
                 let t0 = Instant::now();
                 match send(&mut sender, req.build(&target)).await {
                     Ok(reply) => {
                         let dt = t0.elapsed();
+                        let closes = reply.closes();
                         if reply.status == StatusCode::OK && reply.function_error().is_none() {
                             out.ok += 1;
                             out.latencies.push(dt);
@@ -258,6 +311,10 @@ async fn worker(
                         } else {
                             out.errors += 1;
                             out.first_error.get_or_insert_with(|| reply.snippet());
+                        }
+                        if closes {
+                            finished = false;
+                            break;
                         }
                     }
                     Err(e) => {
@@ -275,6 +332,16 @@ async fn worker(
         if broken && reconnects < 10 {
             reconnects += 1;
             next = handshake(target.addr).await.ok();
+        } else if !broken && !finished {
+            // The server closed the connection after a reply: open the next one.
+            out.reconnects += 1;
+            match handshake(target.addr).await {
+                Ok(c) => next = Some(c),
+                Err(e) => {
+                    out.errors += 1;
+                    out.first_error.get_or_insert_with(|| format!("reconnect: {e:#}"));
+                }
+            }
         }
     }
     out

@@ -81,13 +81,18 @@ impl Gust {
 
     /// A signed target for this Gust, with the root credentials from its data directory.
     pub fn target(&self) -> Result<Arc<Target>> {
+        self.target_for("lambda")
+    }
+
+    /// A signed target for one service (the credential scope's service, e.g. `dynamodb`).
+    pub fn target_for(&self, service: &'static str) -> Result<Arc<Target>> {
         let path = self.data_dir.join("credentials.json");
         let doc: Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
         let creds = Credentials {
             access_key_id: doc["access_key_id"].as_str().context("no access_key_id")?.to_string(),
             secret_access_key: doc["secret_access_key"].as_str().context("no secret_access_key")?.to_string(),
         };
-        Ok(Target::new(self.addr, Some(Signer { creds, region: "us-east-1".to_string() })))
+        Ok(Target::new(self.addr, Some(Signer { creds, region: "us-east-1".to_string(), service })))
     }
 
     /// Resident memory of the `gust` process itself, in KiB.

@@ -9,12 +9,7 @@
 //! This is a benchmark program, not a test: it asserts nothing, it reports against the targets
 //! in `VISION.md`.
 
-mod baseline;
-mod client;
-mod gust;
-mod machine;
-mod report;
-mod stats;
+use gust_bench::{baseline, client, gust, machine, report, stats};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -109,7 +104,7 @@ async fn run(args: Args) -> Result<()> {
             access_key_id: "AKIABENCHBASELINE".into(),
             secret_access_key: "bench-baseline-secret".into(),
         };
-        let base_target = Target::new(base.addr, Some(Signer { creds, region: "us-east-1".into() }));
+        let base_target = Target::new(base.addr, Some(Signer { creds, region: "us-east-1".into(), service: "lambda" }));
         let mut main = MainRun::default();
         measure_signing(&base_target, &mut main)?;
         let targets = vec![(BASELINE.to_string(), base_target.clone(), baseline_req(&base_target)?)];
@@ -137,7 +132,7 @@ async fn run(args: Args) -> Result<()> {
     let base = baseline::start()?;
     progress(format!("gust at {} (pid {}), baseline at http://{}", g.endpoint, g.pid, base.addr));
     // The baseline is hit exactly like Gust: same client, same signed requests.
-    let base_target = Target::new(base.addr, target.signer.as_ref().map(|s| Signer { creds: s.creds.clone(), region: s.region.clone() }));
+    let base_target = Target::new(base.addr, target.signer.as_ref().map(|s| Signer { creds: s.creds.clone(), region: s.region.clone(), service: s.service }));
     let mut main = MainRun::default();
     let result = async {
         measure_signing(&target, &mut main)?;
