@@ -50,6 +50,9 @@ struct Args {
     /// Concurrent clients to measure at.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     clients: Vec<usize>,
+    /// Operations to measure (PutItem, GetItem, Query, UpdateItem).
+    #[arg(long, value_delimiter = ',', default_value = "PutItem,GetItem,Query,UpdateItem")]
+    ops: Vec<String>,
     /// Where dynamodb.md and dynamodb.json are written.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -382,7 +385,7 @@ async fn run(args: Args) -> Result<()> {
 
     let mut cells = Vec::new();
     let mut run_no = 0u32;
-    for op in Op::ALL {
+    for op in Op::ALL.into_iter().filter(|op| args.ops.iter().any(|o| o.eq_ignore_ascii_case(op.name()))) {
         for &c in &args.clients {
             for s in &servers {
                 run_no += 1;
