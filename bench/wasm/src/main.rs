@@ -11,16 +11,10 @@
 //!    request after deploy, warm p50/p99, throughput at 64, RSS with 1,000 deployed hello
 //!    functions (each a distinct module, so each compiled), first request after a restart.
 //!
-//! The load generator and the percentile code are `gust-bench`'s (`bench/src/client.rs`,
-//! `bench/src/stats.rs`), compiled into this binary. A benchmark, not a test: it asserts
+//! The load generator and the percentile code are the `gust-bench` library's (`client`,
+//! `stats`). A benchmark, not a test: it asserts
 //! nothing and reports against the targets in the issue.
 
-#[path = "../../src/client.rs"]
-#[allow(dead_code, reason = "shared with gust-bench; this binary uses part of it")]
-mod client;
-#[path = "../../src/stats.rs"]
-#[allow(dead_code, reason = "shared with gust-bench; this binary uses part of it")]
-mod stats;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -42,8 +36,8 @@ use http::Method;
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use crate::client::{load, Conn, Req, Signer, Stop, Target};
-use crate::stats::Summary;
+use gust_bench::client::{load, Conn, Req, Signer, Stop, Target};
+use gust_bench::stats::Summary;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark of Gust's Wasm runtime against wasmtime serve")]
