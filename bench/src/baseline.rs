@@ -22,7 +22,8 @@ pub struct Baseline {
 }
 
 pub fn start() -> Result<Baseline> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the baseline server")?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("binding the baseline server")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -31,30 +32,40 @@ pub fn start() -> Result<Baseline> {
         .enable_all()
         .build()
         .context("baseline runtime")?;
-    std::thread::Builder::new().name("baseline-main".into()).spawn(move || {
-        rt.block_on(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("baseline server: {e}");
-                    return;
-                }
-            };
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                        let _ = req.into_body().collect().await;
-                        let mut resp = hyper::Response::new(Full::new(Bytes::from_static(BODY)));
-                        resp.headers_mut()
-                            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-                        Ok::<_, Infallible>(resp)
+    std::thread::Builder::new()
+        .name("baseline-main".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("baseline server: {e}");
+                        return;
+                    }
+                };
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let service =
+                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                                let _ = req.into_body().collect().await;
+                                let mut resp =
+                                    hyper::Response::new(Full::new(Bytes::from_static(BODY)));
+                                resp.headers_mut().insert(
+                                    http::header::CONTENT_TYPE,
+                                    http::HeaderValue::from_static("application/json"),
+                                );
+                                Ok::<_, Infallible>(resp)
+                            });
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-    })?;
+                }
+            });
+        })?;
     Ok(Baseline { addr })
 }

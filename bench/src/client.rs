@@ -61,7 +61,9 @@ impl Req {
         let body = body.into();
         Ok(Req {
             method,
-            full: format!("http://{authority}{path}").parse().context("request uri")?,
+            full: format!("http://{authority}{path}")
+                .parse()
+                .context("request uri")?,
             path: path.parse().context("request path")?,
             host: HeaderValue::from_str(&authority)?,
             body,
@@ -71,16 +73,27 @@ impl Req {
     }
 
     /// An AWS JSON-protocol request (`POST /` with `X-Amz-Target`), e.g. DynamoDB's JSON 1.0.
-    pub fn aws_json(target: &Target, content_type: &'static str, amz_target: &str, body: impl Into<Bytes>) -> Result<Req> {
+    pub fn aws_json(
+        target: &Target,
+        content_type: &'static str,
+        amz_target: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Req> {
         let mut req = Req::new(target, Method::POST, "/", body)?;
         req.content_type = HeaderValue::from_static(content_type);
-        req.extra.push((http::HeaderName::from_static("x-amz-target"), HeaderValue::from_str(amz_target)?));
+        req.extra.push((
+            http::HeaderName::from_static("x-amz-target"),
+            HeaderValue::from_str(amz_target)?,
+        ));
         Ok(req)
     }
 
     /// The same request with another body (cheap: the URI and headers are shared).
     pub fn with_body(&self, body: impl Into<Bytes>) -> Req {
-        Req { body: body.into(), ..self.clone() }
+        Req {
+            body: body.into(),
+            ..self.clone()
+        }
     }
 
     /// The request as sent: fresh date and signature every time.
@@ -94,8 +107,19 @@ impl Req {
             headers.insert(k.clone(), v.clone());
         }
         if let Some(s) = &target.signer {
-            let params = SigningParams { region: &s.region, service: s.service, time: time::OffsetDateTime::now_utc() };
-            sign_headers(&self.method, &self.full, &mut headers, &self.body, &s.creds, &params);
+            let params = SigningParams {
+                region: &s.region,
+                service: s.service,
+                time: time::OffsetDateTime::now_utc(),
+            };
+            sign_headers(
+                &self.method,
+                &self.full,
+                &mut headers,
+                &self.body,
+                &s.creds,
+                &params,
+            );
         }
         let mut req = http::Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
@@ -120,7 +144,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Result<serde_json::Value> {
-        serde_json::from_slice(&self.body).with_context(|| format!("reply is not JSON: {}", self.snippet()))
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("reply is not JSON: {}", self.snippet()))
     }
 
     pub fn snippet(&self) -> String {
@@ -131,30 +156,46 @@ impl Reply {
 
     /// The server closes the connection after this reply (`Connection: close`).
     pub fn closes(&self) -> bool {
-        self.headers.get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        self.headers
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
     }
 
     /// Lambda's `X-Amz-Function-Error` (Unhandled / Handled) if the function failed.
     pub fn function_error(&self) -> Option<&str> {
-        self.headers.get("x-amz-function-error").and_then(|v| v.to_str().ok())
+        self.headers
+            .get("x-amz-function-error")
+            .and_then(|v| v.to_str().ok())
     }
 }
 
 async fn handshake(
     addr: SocketAddr,
-) -> Result<(SendRequest<Full<Bytes>>, hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>)> {
-    let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+) -> Result<(
+    SendRequest<Full<Bytes>>,
+    hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
+)> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     Ok((sender, conn))
 }
 
-async fn send(sender: &mut SendRequest<Full<Bytes>>, req: http::Request<Full<Bytes>>) -> Result<Reply> {
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    req: http::Request<Full<Bytes>>,
+) -> Result<Reply> {
     sender.ready().await?;
     let resp = sender.send_request(req).await?;
     let (parts, body) = resp.into_parts();
     let body = body.collect().await?.to_bytes();
-    Ok(Reply { status: parts.status, headers: parts.headers, body })
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// A single keep-alive connection for control calls (create, delete, one-off invokes).
@@ -171,7 +212,11 @@ impl Conn {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn { target, sender, closing: false })
+        Ok(Conn {
+            target,
+            sender,
+            closing: false,
+        })
     }
 
     pub async fn send(&mut self, req: &Req) -> Result<Reply> {
@@ -187,7 +232,12 @@ impl Conn {
         Ok(reply)
     }
 
-    pub async fn call(&mut self, method: Method, path: &str, body: impl Into<Bytes>) -> Result<Reply> {
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Reply> {
         let req = Req::new(&self.target, method, path, body)?;
         self.send(&req).await
     }
@@ -239,7 +289,12 @@ impl LoadResult {
 
 /// Runs `concurrency` workers, each on its own connection, sending `req` back to back until
 /// `stop`. Connections are opened before the clock starts.
-pub async fn load(target: &Arc<Target>, req: &Req, concurrency: usize, stop: Stop) -> Result<LoadResult> {
+pub async fn load(
+    target: &Arc<Target>,
+    req: &Req,
+    concurrency: usize,
+    stop: Stop,
+) -> Result<LoadResult> {
     let req = req.clone();
     load_with(target, concurrency, stop, move |_, _| req.clone()).await
 }
@@ -247,7 +302,12 @@ pub async fn load(target: &Arc<Target>, req: &Req, concurrency: usize, stop: Sto
 /// Like [`load`], but every request is made by `make(worker, ticket)`: `worker` is the worker's
 /// index (0..concurrency), `ticket` a number unique across the run's requests (0, 1, 2, ...,
 /// in the order they are issued), so requests can carry distinct or random keys.
-pub async fn load_with<F>(target: &Arc<Target>, concurrency: usize, stop: Stop, make: F) -> Result<LoadResult>
+pub async fn load_with<F>(
+    target: &Arc<Target>,
+    concurrency: usize,
+    stop: Stop,
+    make: F,
+) -> Result<LoadResult>
 where
     F: Fn(usize, u64) -> Req + Send + Sync + 'static,
 {
@@ -263,7 +323,15 @@ where
         let target = target.clone();
         let make = make.clone();
         let issued = issued.clone();
-        tasks.push(tokio::spawn(worker(target, move |t| make(i, t), issued, stop, start, sender, conn)));
+        tasks.push(tokio::spawn(worker(
+            target,
+            move |t| make(i, t),
+            issued,
+            stop,
+            start,
+            sender,
+            conn,
+        )));
     }
     let mut total = LoadResult::default();
     for t in tasks {
@@ -282,7 +350,10 @@ async fn worker(
     sender: SendRequest<Full<Bytes>>,
     conn: hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>,
 ) -> LoadResult {
-    let mut out = LoadResult { latencies: Vec::with_capacity(4096), ..Default::default() };
+    let mut out = LoadResult {
+        latencies: Vec::with_capacity(4096),
+        ..Default::default()
+    };
     // The next request's ticket, or None when the run is over.
     let more = |issued: &AtomicU64| match stop {
         Stop::Count(n) => Some(issued.fetch_add(1, Ordering::Relaxed)).filter(|&t| t < n),
@@ -319,7 +390,8 @@ async fn worker(
                     }
                     Err(e) => {
                         out.errors += 1;
-                        out.first_error.get_or_insert_with(|| format!("transport: {e:#}"));
+                        out.first_error
+                            .get_or_insert_with(|| format!("transport: {e:#}"));
                         broken = true;
                         break;
                     }
@@ -339,7 +411,8 @@ async fn worker(
                 Ok(c) => next = Some(c),
                 Err(e) => {
                     out.errors += 1;
-                    out.first_error.get_or_insert_with(|| format!("reconnect: {e:#}"));
+                    out.first_error
+                        .get_or_insert_with(|| format!("reconnect: {e:#}"));
                 }
             }
         }

@@ -52,7 +52,9 @@ impl Gust {
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
         let t0 = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("cannot run {}", bin.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
         let doc: Value = loop {
             if let Ok(bytes) = std::fs::read(&ready) {
                 if let Ok(v) = serde_json::from_slice(&bytes) {
@@ -60,7 +62,10 @@ impl Gust {
                 }
             }
             if let Some(status) = child.try_wait()? {
-                bail!("gust up exited ({status}) before it was ready:\n{}", tail(&log));
+                bail!(
+                    "gust up exited ({status}) before it was ready:\n{}",
+                    tail(&log)
+                );
             }
             if t0.elapsed() > Duration::from_secs(30) {
                 let _ = child.kill();
@@ -69,14 +74,26 @@ impl Gust {
             std::thread::sleep(Duration::from_micros(200));
         };
         let ready_in = t0.elapsed();
-        let endpoint = doc["endpoint"].as_str().context("ready file has no endpoint")?.to_string();
+        let endpoint = doc["endpoint"]
+            .as_str()
+            .context("ready file has no endpoint")?
+            .to_string();
         let addr: SocketAddr = endpoint
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .parse()
             .with_context(|| format!("endpoint {endpoint} is not http://ip:port"))?;
         let pid = child.id();
-        Ok(Gust { child, pid, addr, endpoint, ready_in, data_dir, log, _root: root })
+        Ok(Gust {
+            child,
+            pid,
+            addr,
+            endpoint,
+            ready_in,
+            data_dir,
+            log,
+            _root: root,
+        })
     }
 
     /// A signed target for this Gust, with the root credentials from its data directory.
@@ -87,12 +104,27 @@ impl Gust {
     /// A signed target for one service (the credential scope's service, e.g. `dynamodb`).
     pub fn target_for(&self, service: &'static str) -> Result<Arc<Target>> {
         let path = self.data_dir.join("credentials.json");
-        let doc: Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+        )?;
         let creds = Credentials {
-            access_key_id: doc["access_key_id"].as_str().context("no access_key_id")?.to_string(),
-            secret_access_key: doc["secret_access_key"].as_str().context("no secret_access_key")?.to_string(),
+            access_key_id: doc["access_key_id"]
+                .as_str()
+                .context("no access_key_id")?
+                .to_string(),
+            secret_access_key: doc["secret_access_key"]
+                .as_str()
+                .context("no secret_access_key")?
+                .to_string(),
         };
-        Ok(Target::new(self.addr, Some(Signer { creds, region: "us-east-1".to_string(), service })))
+        Ok(Target::new(
+            self.addr,
+            Some(Signer {
+                creds,
+                region: "us-east-1".to_string(),
+                service,
+            }),
+        ))
     }
 
     /// Resident memory of the `gust` process itself, in KiB.
@@ -136,7 +168,10 @@ impl Drop for Gust {
     }
 }
 
-#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in std; the pid is our own child's")]
+#[allow(
+    unsafe_code,
+    reason = "kill(2) has no safe wrapper in std; the pid is our own child's"
+)]
 fn terminate(pid: u32) {
     // SAFETY: kill(2) only sends a signal; pid is a child we spawned and have not reaped.
     unsafe {
@@ -162,11 +197,21 @@ pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent = std::collections::HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
             // The command name is in parentheses and may contain spaces; ppid follows the state.
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
-            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) {
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            if let Some(ppid) = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 parent.insert(pid, ppid);
             }
         }
@@ -258,26 +303,50 @@ pub fn invoke_path(name: &str) -> String {
 pub async fn create_function(conn: &mut Conn, hello: Hello, name: &str) -> Result<Duration> {
     let body = hello.create_body(name)?;
     let t0 = Instant::now();
-    let reply = conn.call(Method::POST, "/2015-03-31/functions", body).await?;
+    let reply = conn
+        .call(Method::POST, "/2015-03-31/functions", body)
+        .await?;
     let took = t0.elapsed();
     if !reply.status.is_success() {
         bail!("CreateFunction {name}: {}", reply.snippet());
     }
-    let mut state = reply.json()?.get("State").and_then(Value::as_str).unwrap_or("Active").to_string();
+    let mut state = reply
+        .json()?
+        .get("State")
+        .and_then(Value::as_str)
+        .unwrap_or("Active")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     while state != "Active" {
         if state == "Failed" || Instant::now() > deadline {
             bail!("function {name} is {state}, not Active");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let r = conn.call(Method::GET, &format!("/2015-03-31/functions/{name}/configuration"), Vec::new()).await?;
-        state = r.json()?.get("State").and_then(Value::as_str).unwrap_or("Active").to_string();
+        let r = conn
+            .call(
+                Method::GET,
+                &format!("/2015-03-31/functions/{name}/configuration"),
+                Vec::new(),
+            )
+            .await?;
+        state = r
+            .json()?
+            .get("State")
+            .and_then(Value::as_str)
+            .unwrap_or("Active")
+            .to_string();
     }
     Ok(took)
 }
 
 pub async fn delete_function(conn: &mut Conn, name: &str) -> Result<()> {
-    let reply = conn.call(Method::DELETE, &format!("/2015-03-31/functions/{name}"), Vec::new()).await?;
+    let reply = conn
+        .call(
+            Method::DELETE,
+            &format!("/2015-03-31/functions/{name}"),
+            Vec::new(),
+        )
+        .await?;
     if !reply.status.is_success() {
         bail!("DeleteFunction {name}: {}", reply.snippet());
     }
@@ -287,7 +356,13 @@ pub async fn delete_function(conn: &mut Conn, name: &str) -> Result<()> {
 /// One synchronous Invoke that must succeed; returns its round trip.
 pub async fn invoke_ok(conn: &mut Conn, name: &str) -> Result<Duration> {
     let t0 = Instant::now();
-    let reply = conn.call(Method::POST, &invoke_path(name), &br#"{"name":"bench"}"#[..]).await?;
+    let reply = conn
+        .call(
+            Method::POST,
+            &invoke_path(name),
+            &br#"{"name":"bench"}"#[..],
+        )
+        .await?;
     let took = t0.elapsed();
     if !reply.status.is_success() || reply.function_error().is_some() {
         bail!(
@@ -304,7 +379,9 @@ pub async fn invoke_ok(conn: &mut Conn, name: &str) -> Result<Duration> {
 /// thread's name and decides whether it counts.
 pub fn cpu_ns(pid: &str, filter: impl Fn(&str) -> bool) -> u64 {
     let mut total = 0;
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
     for t in tasks.flatten() {
         let dir = t.path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
@@ -313,13 +390,22 @@ pub fn cpu_ns(pid: &str, filter: impl Fn(&str) -> bool) -> u64 {
         }
         if let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
             .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+            .and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         {
             total += ns;
         } else if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
             // utime and stime are fields 14 and 15; after the ")" they are the 12th and 13th.
             let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-            let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|v| v.parse().ok())
+                .collect();
             total += f.iter().sum::<u64>() * 10_000_000;
         }
     }
@@ -347,7 +433,10 @@ impl CpuSnapshot {
             Some(g) => (
                 cpu_ns(&g.pid.to_string(), |_| true),
                 cpu_ns(&g.pid.to_string(), |name| name.starts_with("gust-store")),
-                g.descendants().iter().map(|&p| (p, cpu_ns(&p.to_string(), |_| true))).collect(),
+                g.descendants()
+                    .iter()
+                    .map(|&p| (p, cpu_ns(&p.to_string(), |_| true)))
+                    .collect(),
             ),
             None => (0, 0, Default::default()),
         };
@@ -372,7 +461,9 @@ impl CpuSnapshot {
             later
                 .environments_ns
                 .iter()
-                .map(|(pid, ns)| ns.saturating_sub(self.environments_ns.get(pid).copied().unwrap_or(0)))
+                .map(|(pid, ns)| {
+                    ns.saturating_sub(self.environments_ns.get(pid).copied().unwrap_or(0))
+                })
                 .sum::<u64>() as f64
                 / 1_000.0
                 / n,

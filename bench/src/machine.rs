@@ -24,8 +24,13 @@ impl Machine {
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_else(|| "unknown CPU".into());
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -45,7 +50,16 @@ impl Machine {
                     .and_then(|v| v.parse::<u64>().ok())
             })
             .map_or(0, |kib| kib / 1024);
-        Machine { cpu, cores, kernel, date, commit, loadavg_start: loadavg(), memory_mib, binary: String::new() }
+        Machine {
+            cpu,
+            cores,
+            kernel,
+            date,
+            commit,
+            loadavg_start: loadavg(),
+            memory_mib,
+            binary: String::new(),
+        }
     }
 
     pub fn to_json(&self) -> Value {

@@ -20,7 +20,9 @@ use clap::Parser;
 use http::Method;
 
 use crate::client::{load, Conn, Req, Signer, Stop, Target};
-use crate::gust::{create_function, delete_function, invoke_ok, invoke_path, CpuSnapshot, Gust, Hello};
+use crate::gust::{
+    create_function, delete_function, invoke_ok, invoke_path, CpuSnapshot, Gust, Hello,
+};
 use crate::report::*;
 use crate::stats::{median, Summary};
 
@@ -96,7 +98,10 @@ async fn run(args: Args) -> Result<()> {
     let plan = Plan::new(args.quick);
     let machine = machine::Machine::describe();
     let t_all = Instant::now();
-    progress(format!("{} ({} cores), plan {:?}", machine.cpu, machine.cores, plan));
+    progress(format!(
+        "{} ({} cores), plan {:?}",
+        machine.cpu, machine.cores, plan
+    ));
 
     if args.baseline_only {
         let base = baseline::start()?;
@@ -104,40 +109,82 @@ async fn run(args: Args) -> Result<()> {
             access_key_id: "AKIABENCHBASELINE".into(),
             secret_access_key: "bench-baseline-secret".into(),
         };
-        let base_target = Target::new(base.addr, Some(Signer { creds, region: "us-east-1".into(), service: "lambda" }));
+        let base_target = Target::new(
+            base.addr,
+            Some(Signer {
+                creds,
+                region: "us-east-1".into(),
+                service: "lambda",
+            }),
+        );
         let mut main = MainRun::default();
         measure_signing(&base_target, &mut main)?;
-        let targets = vec![(BASELINE.to_string(), base_target.clone(), baseline_req(&base_target)?)];
+        let targets = vec![(
+            BASELINE.to_string(),
+            base_target.clone(),
+            baseline_req(&base_target)?,
+        )];
         measure(None, &targets, &plan, &mut main).await?;
-        let report = Report { machine, quick: args.quick, plan_desc: format!("{plan:?}"), startup: Startup::default(), main, total: t_all.elapsed() };
+        let report = Report {
+            machine,
+            quick: args.quick,
+            plan_desc: format!("{plan:?}"),
+            startup: Startup::default(),
+            main,
+            total: t_all.elapsed(),
+        };
         println!("{}", report.markdown());
         return Ok(());
     }
 
-    let bin = std::fs::canonicalize(&args.gust)
-        .with_context(|| format!("no gust binary at {} (cargo build --release -p gust-cli)", args.gust.display()))?;
+    let bin = std::fs::canonicalize(&args.gust).with_context(|| {
+        format!(
+            "no gust binary at {} (cargo build --release -p gust-cli)",
+            args.gust.display()
+        )
+    })?;
     progress(format!("benchmarking {}", bin.display()));
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .ok()
         .map(time::OffsetDateTime::from)
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
-    let machine = machine::Machine { binary: format!("{} (built {built})", bin.display()), ..machine };
+    let machine = machine::Machine {
+        binary: format!("{} (built {built})", bin.display()),
+        ..machine
+    };
     let startup = startup_and_footprint(&bin, &plan).await?;
 
     progress("starting the main gust up and the bare hyper baseline");
     let g = tokio::task::block_in_place(|| Gust::start(&bin, &[]))?;
     let target = g.target()?;
     let base = baseline::start()?;
-    progress(format!("gust at {} (pid {}), baseline at http://{}", g.endpoint, g.pid, base.addr));
+    progress(format!(
+        "gust at {} (pid {}), baseline at http://{}",
+        g.endpoint, g.pid, base.addr
+    ));
     // The baseline is hit exactly like Gust: same client, same signed requests.
-    let base_target = Target::new(base.addr, target.signer.as_ref().map(|s| Signer { creds: s.creds.clone(), region: s.region.clone(), service: s.service }));
+    let base_target = Target::new(
+        base.addr,
+        target.signer.as_ref().map(|s| Signer {
+            creds: s.creds.clone(),
+            region: s.region.clone(),
+            service: s.service,
+        }),
+    );
     let mut main = MainRun::default();
     let result = async {
         measure_signing(&target, &mut main)?;
         cold_starts(&g, &target, &plan, &mut main).await?;
-        let mut targets = vec![(BASELINE.to_string(), base_target.clone(), baseline_req(&base_target)?)];
+        let mut targets = vec![(
+            BASELINE.to_string(),
+            base_target.clone(),
+            baseline_req(&base_target)?,
+        )];
         targets.extend(hello_functions(&target).await?);
         measure(Some(&g), &targets, &plan, &mut main).await
     }
@@ -148,13 +195,27 @@ async fn run(args: Args) -> Result<()> {
     }
     main.shutdown_loaded = tokio::task::block_in_place(|| g.stop()).ok();
 
-    let report = Report { machine, quick: args.quick, plan_desc: format!("{plan:?}"), startup, main, total: t_all.elapsed() };
+    let report = Report {
+        machine,
+        quick: args.quick,
+        plan_desc: format!("{plan:?}"),
+        startup,
+        main,
+        total: t_all.elapsed(),
+    };
     let md = report.markdown();
     println!("{md}");
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("core.md"), &md)?;
-    std::fs::write(args.out.join("core.json"), serde_json::to_string_pretty(&report.json())?)?;
-    progress(format!("wrote {}/core.md and core.json in {:.0} s", args.out.display(), t_all.elapsed().as_secs_f64()));
+    std::fs::write(
+        args.out.join("core.json"),
+        serde_json::to_string_pretty(&report.json())?,
+    )?;
+    progress(format!(
+        "wrote {}/core.md and core.json in {:.0} s",
+        args.out.display(),
+        t_all.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -168,7 +229,8 @@ async fn startup_and_footprint(bin: &std::path::Path, plan: &Plan) -> Result<Sta
         out.ready.push(g.ready_in);
         progress(format!("start {}: ready in {:?}", i + 1, g.ready_in));
         if i + 1 < plan.starts {
-            out.shutdown_idle.push(tokio::task::block_in_place(|| g.stop())?);
+            out.shutdown_idle
+                .push(tokio::task::block_in_place(|| g.stop())?);
             continue;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -179,7 +241,9 @@ async fn startup_and_footprint(bin: &std::path::Path, plan: &Plan) -> Result<Sta
             let name = format!("hello-{}", h.key());
             create_function(&mut conn, h, &name).await?;
             for _ in 0..3 {
-                invoke_ok(&mut conn, &name).await.map_err(|e| e.context(g.log_tail()))?;
+                invoke_ok(&mut conn, &name)
+                    .await
+                    .map_err(|e| e.context(g.log_tail()))?;
             }
         }
         let envs = g.descendants();
@@ -193,7 +257,8 @@ async fn startup_and_footprint(bin: &std::path::Path, plan: &Plan) -> Result<Sta
         tokio::time::sleep(Duration::from_secs(1)).await;
         out.rss_deployed_kib = g.rss_kib();
         drop(conn);
-        out.shutdown_idle.push(tokio::task::block_in_place(|| g.stop())?);
+        out.shutdown_idle
+            .push(tokio::task::block_in_place(|| g.stop())?);
     }
     progress(format!(
         "idle RSS {:?} KiB empty, {:?} KiB with hello functions (reaped in {:?})",
@@ -203,12 +268,22 @@ async fn startup_and_footprint(bin: &std::path::Path, plan: &Plan) -> Result<Sta
 }
 
 fn baseline_req(base: &Target) -> Result<Req> {
-    Req::new(base, Method::POST, &invoke_path("hello"), &br#"{"name":"bench"}"#[..])
+    Req::new(
+        base,
+        Method::POST,
+        &invoke_path("hello"),
+        &br#"{"name":"bench"}"#[..],
+    )
 }
 
 /// What the client spends building and signing one Invoke request.
 fn measure_signing(target: &Arc<Target>, out: &mut MainRun) -> Result<()> {
-    let req = Req::new(target, Method::POST, &invoke_path("hello-python"), &br#"{"name":"bench"}"#[..])?;
+    let req = Req::new(
+        target,
+        Method::POST,
+        &invoke_path("hello-python"),
+        &br#"{"name":"bench"}"#[..],
+    )?;
     let unsigned = Target::new(target.addr, None);
     let n = 20_000u32;
     let t0 = Instant::now();
@@ -221,14 +296,20 @@ fn measure_signing(target: &Arc<Target>, out: &mut MainRun) -> Result<()> {
         std::hint::black_box(req.build_only(&unsigned));
     }
     out.build_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-    progress(format!("request build {:.2} µs, build + SigV4 sign {:.2} µs", out.build_us, out.sign_us));
+    progress(format!(
+        "request build {:.2} µs, build + SigV4 sign {:.2} µs",
+        out.build_us, out.sign_us
+    ));
     Ok(())
 }
 
 /// Part 2: cold starts of fresh functions, interleaved, each deleted afterwards so that its
 /// environment does not linger into the later parts.
 async fn cold_starts(g: &Gust, target: &Arc<Target>, plan: &Plan, out: &mut MainRun) -> Result<()> {
-    progress(format!("cold starts: {} fresh functions per runtime", plan.cold_functions));
+    progress(format!(
+        "cold starts: {} fresh functions per runtime",
+        plan.cold_functions
+    ));
     let mut conn = Conn::connect(target.clone()).await?;
     for i in 0..plan.cold_functions {
         for h in Hello::ALL {
@@ -237,12 +318,24 @@ async fn cold_starts(g: &Gust, target: &Arc<Target>, plan: &Plan, out: &mut Main
             let first = invoke_ok(&mut conn, &name).await?;
             let second = invoke_ok(&mut conn, &name).await?;
             delete_function(&mut conn, &name).await?;
-            out.cold.entry(h.key()).or_default().push(ColdSample { create, first, second });
+            out.cold.entry(h.key()).or_default().push(ColdSample {
+                create,
+                first,
+                second,
+            });
         }
     }
     out.envs_after_cold = g.descendants().len();
-    let c = |k: &str| out.cold.get(k).map(|v| median(&v.iter().map(|s| s.first).collect::<Vec<_>>()));
-    progress(format!("cold start medians: python {:?}, node {:?}", c("python"), c("node")));
+    let c = |k: &str| {
+        out.cold
+            .get(k)
+            .map(|v| median(&v.iter().map(|s| s.first).collect::<Vec<_>>()))
+    };
+    progress(format!(
+        "cold start medians: python {:?}, node {:?}",
+        c("python"),
+        c("node")
+    ));
     Ok(())
 }
 
@@ -253,25 +346,48 @@ async fn hello_functions(target: &Arc<Target>) -> Result<Vec<(String, Arc<Target
     for h in Hello::ALL {
         let name = format!("hello-{}", h.key());
         create_function(&mut conn, h, &name).await?;
-        let reply = conn.call(Method::POST, &invoke_path(&name), &br#"{"name":"bench"}"#[..]).await?;
+        let reply = conn
+            .call(
+                Method::POST,
+                &invoke_path(&name),
+                &br#"{"name":"bench"}"#[..],
+            )
+            .await?;
         let body = reply.json()?;
         if body.get("statusCode").and_then(|v| v.as_i64()) != Some(200) {
             anyhow::bail!("{name} answered {}", reply.snippet());
         }
-        out.push((h.key().to_string(), target.clone(), Req::new(target, Method::POST, &invoke_path(&name), &br#"{"name":"bench"}"#[..])?));
+        out.push((
+            h.key().to_string(),
+            target.clone(),
+            Req::new(
+                target,
+                Method::POST,
+                &invoke_path(&name),
+                &br#"{"name":"bench"}"#[..],
+            )?,
+        ));
     }
     Ok(out)
 }
 
 /// Parts 3 and 4: warm latency at concurrency 1, then throughput at each level.
-async fn measure(g: Option<&Gust>, targets: &[(String, Arc<Target>, Req)], plan: &Plan, out: &mut MainRun) -> Result<()> {
+async fn measure(
+    g: Option<&Gust>,
+    targets: &[(String, Arc<Target>, Req)],
+    plan: &Plan,
+    out: &mut MainRun,
+) -> Result<()> {
     for (key, t, req) in targets {
         load(t, req, 1, Stop::Count(plan.warmup)).await?;
         let cpu0 = CpuSnapshot::take(g);
         let r = load(t, req, 1, Stop::Count(plan.warm_invokes)).await?;
         let cpu = cpu0.per_request_us(&CpuSnapshot::take(g), r.ok);
         let s = Summary::of(&r.latencies);
-        progress(format!("warm c=1 {key}: p50 {:.0} µs p99 {:.0} µs ({} ok, {} errors)", s.p50_us, s.p99_us, r.ok, r.errors));
+        progress(format!(
+            "warm c=1 {key}: p50 {:.0} µs p99 {:.0} µs ({} ok, {} errors)",
+            s.p50_us, s.p99_us, r.ok, r.errors
+        ));
         let mut run = Run::from(key, 1, &r, None);
         run.cpu = Some(cpu);
         out.warm.push(run);
@@ -297,7 +413,10 @@ async fn measure(g: Option<&Gust>, targets: &[(String, Arc<Target>, Req)], plan:
             }
             warm.took = w0.elapsed();
             let envs = match g {
-                Some(g) if key != BASELINE => Some((g.environments_of(&format!("hello-{key}")), g.descendants().len())),
+                Some(g) if key != BASELINE => Some((
+                    g.environments_of(&format!("hello-{key}")),
+                    g.descendants().len(),
+                )),
                 _ => None,
             };
             let cpu0 = CpuSnapshot::take(g);

@@ -179,7 +179,8 @@ fn durs_json(v: &[Duration]) -> Value {
 impl Report {
     fn cold_summary(&self, key: &str) -> Option<(Summary, Summary, Summary)> {
         let v = self.main.cold.get(key)?;
-        let pick = |f: fn(&ColdSample) -> Duration| Summary::of(&v.iter().map(f).collect::<Vec<_>>());
+        let pick =
+            |f: fn(&ColdSample) -> Duration| Summary::of(&v.iter().map(f).collect::<Vec<_>>());
         Some((pick(|s| s.create), pick(|s| s.first), pick(|s| s.second)))
     }
 
@@ -188,14 +189,25 @@ impl Report {
     }
 
     fn throughput(&self, key: &str, c: usize) -> Option<&Run> {
-        self.main.throughput.iter().find(|r| r.key == key && r.concurrency == c)
+        self.main
+            .throughput
+            .iter()
+            .find(|r| r.key == key && r.concurrency == c)
     }
 
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let s = &self.startup;
         let mut o = String::new();
-        let _ = writeln!(o, "# Gust core benchmark{}\n", if self.quick { " (quick run: smoke test, not for comparison)" } else { "" });
+        let _ = writeln!(
+            o,
+            "# Gust core benchmark{}\n",
+            if self.quick {
+                " (quick run: smoke test, not for comparison)"
+            } else {
+                ""
+            }
+        );
         let _ = writeln!(
             o,
             "{}, {} cores, {} MiB RAM, Linux {}; {} UTC; repository at {}, binary {}; load average {} at start, {} at end; whole run {:.0} s.\n",
@@ -227,7 +239,12 @@ impl Report {
             check(ready <= Duration::from_millis(100))
         );
         let rss_ok = |k: Option<u64>| k.is_some_and(|k| k <= 60 * 1024);
-        let _ = writeln!(o, "| Idle RSS, nothing deployed (1 s after ready) | {} | ≤ 60 MB {} |", mib(s.rss_empty_kib), check(rss_ok(s.rss_empty_kib)));
+        let _ = writeln!(
+            o,
+            "| Idle RSS, nothing deployed (1 s after ready) | {} | ≤ 60 MB {} |",
+            mib(s.rss_empty_kib),
+            check(rss_ok(s.rss_empty_kib))
+        );
         let _ = writeln!(
             o,
             "| Idle RSS, both hello functions deployed and invoked, environments reaped | {} | ≤ 60 MB {} |",
@@ -245,7 +262,11 @@ impl Report {
             "| All environments gone after the last invoke (`--idle-timeout 1`) | {} | |",
             s.reaped_in.map_or("not within 20 s".into(), fmt_dur)
         );
-        let _ = writeln!(o, "| Shutdown, idle (SIGTERM → exit, median) | {} | |", fmt_dur(median(&s.shutdown_idle)));
+        let _ = writeln!(
+            o,
+            "| Shutdown, idle (SIGTERM → exit, median) | {} | |",
+            fmt_dur(median(&s.shutdown_idle))
+        );
         let a = &self.main.after;
         let _ = writeln!(
             o,
@@ -262,7 +283,10 @@ impl Report {
 
         // 2. cold starts
         let n_cold = self.main.cold.values().next().map_or(0, Vec::len);
-        let _ = writeln!(o, "\n## Cold start: fresh function, first Invoke end to end ({n_cold} functions each)\n");
+        let _ = writeln!(
+            o,
+            "\n## Cold start: fresh function, first Invoke end to end ({n_cold} functions each)\n"
+        );
         let _ = writeln!(o, "| Function | CreateFunction p50 | First invoke p50 | First invoke p90 | Second invoke p50 | Target (p50) |\n|---|---|---|---|---|---|");
         for (key, target_ms) in [("python", 80.0), ("node", 130.0)] {
             if let Some((create, first, second)) = self.cold_summary(key) {
@@ -282,7 +306,10 @@ impl Report {
         // 3. warm latency
         let base = self.warm(BASELINE).map(|r| r.summary);
         let n = self.warm(BASELINE).map_or(0, |r| r.ok);
-        let _ = writeln!(o, "\n## Warm invoke latency, concurrency 1 ({n} requests after warm-up)\n");
+        let _ = writeln!(
+            o,
+            "\n## Warm invoke latency, concurrency 1 ({n} requests after warm-up)\n"
+        );
         let _ = writeln!(o, "| Target | p50 | p90 | p99 | p99.9 | max | Added over baseline p50 / p99 | Target |\n|---|---|---|---|---|---|---|---|");
         for key in [BASELINE, "python", "node"] {
             let Some(r) = self.warm(key) else { continue };
@@ -293,11 +320,18 @@ impl Report {
                     let (d50, d99) = (x.p50_us - b.p50_us, x.p99_us - b.p99_us);
                     (
                         format!("+{} / +{}", fmt_us(d50), fmt_us(d99)),
-                        format!("≤ 1 ms / ≤ 3 ms {}", check(d50 <= 1_000.0 && d99 <= 3_000.0)),
+                        format!(
+                            "≤ 1 ms / ≤ 3 ms {}",
+                            check(d50 <= 1_000.0 && d99 <= 3_000.0)
+                        ),
                     )
                 }
             };
-            let errs = if r.errors + r.throttled > 0 { format!(" ({} errors, {} throttled)", r.errors, r.throttled) } else { String::new() };
+            let errs = if r.errors + r.throttled > 0 {
+                format!(" ({} errors, {} throttled)", r.errors, r.throttled)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 o,
                 "| {}{errs} | {} | {} | {} | {} | {} | {added} | {verdict} |",
@@ -316,20 +350,33 @@ impl Report {
         );
 
         // 4. throughput
-        let secs = self.main.throughput.first().map_or(0.0, |r| r.elapsed.as_secs_f64());
+        let secs = self
+            .main
+            .throughput
+            .first()
+            .map_or(0.0, |r| r.elapsed.as_secs_f64());
         let _ = writeln!(o, "\n## Throughput (about {secs:.0} s per cell, one keep-alive connection per concurrent client)\n");
         let _ = writeln!(o, "| Target | Concurrency | Requests/s | vs baseline | p50 | p99 | 429s | Errors | Environments | Warm-up |\n|---|---|---|---|---|---|---|---|---|---|");
         let mut levels: Vec<usize> = self.main.throughput.iter().map(|r| r.concurrency).collect();
         levels.dedup();
         for c in levels {
             for key in [BASELINE, "python", "node"] {
-                let Some(r) = self.throughput(key, c) else { continue };
+                let Some(r) = self.throughput(key, c) else {
+                    continue;
+                };
                 let ratio = match self.throughput(BASELINE, c) {
-                    Some(b) if key != BASELINE && b.throughput > 0.0 => format!("{:.3} ×", r.throughput / b.throughput),
+                    Some(b) if key != BASELINE && b.throughput > 0.0 => {
+                        format!("{:.3} ×", r.throughput / b.throughput)
+                    }
                     _ => "–".into(),
                 };
                 let warm = r.warmup.as_ref().map_or(String::new(), |w| {
-                    let mut s = format!("{} in {} burst{}", fmt_dur(w.took), w.bursts, if w.bursts == 1 { "" } else { "s" });
+                    let mut s = format!(
+                        "{} in {} burst{}",
+                        fmt_dur(w.took),
+                        w.bursts,
+                        if w.bursts == 1 { "" } else { "s" }
+                    );
                     if w.throttled > 0 || w.errors > 0 {
                         let _ = write!(s, ", {} throttled, {} errors", w.throttled, w.errors);
                     }
@@ -344,7 +391,8 @@ impl Report {
                     fmt_us(r.summary.p99_us),
                     r.throttled,
                     r.errors,
-                    r.processes.map_or("–".into(), |(f, all)| format!("{f} (of {all})")),
+                    r.processes
+                        .map_or("–".into(), |(f, all)| format!("{f} (of {all})")),
                 );
             }
         }
@@ -359,13 +407,23 @@ impl Report {
         let _ = writeln!(o, "| Target | Concurrency | `gust` | of which store writer | environments | client (incl. signing) | baseline server | total |\n|---|---|---|---|---|---|---|---|");
         for r in self.main.warm.iter().chain(&self.main.throughput) {
             let Some(c) = r.cpu else { continue };
-            let cell = |v: f64| if v >= 0.5 { format!("{v:.0}") } else { "–".into() };
+            let cell = |v: f64| {
+                if v >= 0.5 {
+                    format!("{v:.0}")
+                } else {
+                    "–".into()
+                }
+            };
             let _ = writeln!(
                 o,
                 "| {} | {}{} | {} | {} | {} | {} | {} | {:.0} |",
                 label(&r.key),
                 r.concurrency,
-                if r.warmup.is_none() { " (latency run)" } else { "" },
+                if r.warmup.is_none() {
+                    " (latency run)"
+                } else {
+                    ""
+                },
                 cell(c[0]),
                 cell(c[1]),
                 cell(c[2]),
@@ -380,12 +438,20 @@ impl Report {
             .iter()
             .chain(&self.main.warm)
             .filter_map(|r| {
-                let (when, e) = match (&r.first_error, r.warmup.as_ref().and_then(|w| w.first_error.as_ref())) {
+                let (when, e) = match (
+                    &r.first_error,
+                    r.warmup.as_ref().and_then(|w| w.first_error.as_ref()),
+                ) {
                     (Some(e), _) => ("measured run", e),
                     (None, Some(e)) => ("warm-up", e),
                     (None, None) => return None,
                 };
-                Some(format!("- {} at concurrency {} ({when}): {}", label(&r.key), r.concurrency, e.replace('\n', " ")))
+                Some(format!(
+                    "- {} at concurrency {} ({when}): {}",
+                    label(&r.key),
+                    r.concurrency,
+                    e.replace('\n', " ")
+                ))
             })
             .collect();
         if !errors.is_empty() {

@@ -51,7 +51,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     clients: Vec<usize>,
     /// Operations to measure (PutItem, GetItem, Query, UpdateItem).
-    #[arg(long, value_delimiter = ',', default_value = "PutItem,GetItem,Query,UpdateItem")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "PutItem,GetItem,Query,UpdateItem"
+    )]
     ops: Vec<String>,
     /// Where dynamodb.md and dynamodb.json are written.
     #[arg(long, default_value = "bench/results")]
@@ -95,7 +99,9 @@ fn payload() -> String {
 }
 
 fn item_json(pk: &str, sk: u64, data: &str) -> String {
-    format!(r#"{{"pk":{{"S":"{pk}"}},"sk":{{"N":"{sk}"}},"n":{{"N":"0"}},"data":{{"S":"{data}"}}}}"#)
+    format!(
+        r#"{{"pk":{{"S":"{pk}"}},"sk":{{"N":"{sk}"}},"n":{{"N":"0"}},"data":{{"S":"{data}"}}}}"#
+    )
 }
 
 /// A cheap, well-spread pseudo-random index from a ticket.
@@ -115,16 +121,28 @@ struct Server {
 
 impl Server {
     fn req(&self, op: &str, body: impl Into<bytes::Bytes>) -> Result<Req> {
-        Req::aws_json(&self.target, JSON10, &format!("DynamoDB_20120810.{op}"), body)
+        Req::aws_json(
+            &self.target,
+            JSON10,
+            &format!("DynamoDB_20120810.{op}"),
+            body,
+        )
     }
 
     /// The request maker for one measured cell; `run` keeps PutItem keys distinct across cells.
-    fn maker(&self, op: Op, run: u32) -> Result<impl Fn(usize, u64) -> Req + Send + Sync + 'static> {
+    fn maker(
+        &self,
+        op: Op,
+        run: u32,
+    ) -> Result<impl Fn(usize, u64) -> Req + Send + Sync + 'static> {
         let base = self.req(op.name(), "")?;
         let data = payload();
         Ok(move |_worker: usize, ticket: u64| {
             let body = match op {
-                Op::Put => format!(r#"{{"TableName":"{TABLE}","Item":{}}}"#, item_json(&format!("p{run}#{ticket}"), ticket, &data)),
+                Op::Put => format!(
+                    r#"{{"TableName":"{TABLE}","Item":{}}}"#,
+                    item_json(&format!("p{run}#{ticket}"), ticket, &data)
+                ),
                 Op::Get => format!(
                     r#"{{"TableName":"{TABLE}","Key":{{"pk":{{"S":"g#{}"}},"sk":{{"N":"0"}}}}}}"#,
                     pick(ticket, READ_ITEMS)
@@ -142,7 +160,9 @@ impl Server {
     }
 
     async fn call(&self, conn: &mut Conn, op: &str, body: Value) -> Result<Value> {
-        let reply = conn.send(&self.req(op, serde_json::to_vec(&body)?)?).await?;
+        let reply = conn
+            .send(&self.req(op, serde_json::to_vec(&body)?)?)
+            .await?;
         if reply.status != http::StatusCode::OK {
             bail!("{}: {op} failed: {}", self.name, reply.snippet());
         }
@@ -165,7 +185,9 @@ impl Server {
         .await?;
         let t0 = Instant::now();
         loop {
-            let d = self.call(&mut conn, "DescribeTable", json!({"TableName": TABLE})).await?;
+            let d = self
+                .call(&mut conn, "DescribeTable", json!({"TableName": TABLE}))
+                .await?;
             if d["Table"]["TableStatus"] == "ACTIVE" {
                 break;
             }
@@ -178,13 +200,28 @@ impl Server {
         let base = self.req("PutItem", "")?;
         let data = payload();
         let t0 = Instant::now();
-        let r = load_with(&self.target, 8, Stop::Count(READ_ITEMS + QUERY_ITEMS), move |_, t| {
-            let item = if t < READ_ITEMS { item_json(&format!("g#{t}"), 0, &data) } else { item_json("q", t - READ_ITEMS, &data) };
-            base.with_body(format!(r#"{{"TableName":"{TABLE}","Item":{item}}}"#))
-        })
+        let r = load_with(
+            &self.target,
+            8,
+            Stop::Count(READ_ITEMS + QUERY_ITEMS),
+            move |_, t| {
+                let item = if t < READ_ITEMS {
+                    item_json(&format!("g#{t}"), 0, &data)
+                } else {
+                    item_json("q", t - READ_ITEMS, &data)
+                };
+                base.with_body(format!(r#"{{"TableName":"{TABLE}","Item":{item}}}"#))
+            },
+        )
         .await?;
         if r.errors > 0 || r.ok != READ_ITEMS + QUERY_ITEMS {
-            bail!("{}: loading items: {} ok, {} errors, first: {:?}", self.name, r.ok, r.errors, r.first_error);
+            bail!(
+                "{}: loading items: {} ok, {} errors, first: {:?}",
+                self.name,
+                r.ok,
+                r.errors,
+                r.first_error
+            );
         }
         let took = t0.elapsed();
         // Check that every measured request does what it says before timing it.
@@ -192,16 +229,33 @@ impl Server {
             let make = self.maker(op, 0)?;
             let reply = conn.send(&make(0, 1 << 40)).await?;
             if reply.status != http::StatusCode::OK {
-                bail!("{}: {} check failed: {}", self.name, op.name(), reply.snippet());
+                bail!(
+                    "{}: {} check failed: {}",
+                    self.name,
+                    op.name(),
+                    reply.snippet()
+                );
             }
             let v = reply.json()?;
             let ok = match op {
                 Op::Put | Op::Update => true,
-                Op::Get => v["Item"]["data"]["S"].as_str().is_some_and(|s| s.len() == 170),
-                Op::Query => v["Count"] == QUERY_ITEMS && v["Items"].as_array().is_some_and(|a| a.len() == QUERY_ITEMS as usize),
+                Op::Get => v["Item"]["data"]["S"]
+                    .as_str()
+                    .is_some_and(|s| s.len() == 170),
+                Op::Query => {
+                    v["Count"] == QUERY_ITEMS
+                        && v["Items"]
+                            .as_array()
+                            .is_some_and(|a| a.len() == QUERY_ITEMS as usize)
+                }
             };
             if !ok {
-                bail!("{}: {} returned something unexpected: {}", self.name, op.name(), reply.snippet());
+                bail!(
+                    "{}: {} returned something unexpected: {}",
+                    self.name,
+                    op.name(),
+                    reply.snippet()
+                );
             }
         }
         Ok(took)
@@ -224,7 +278,10 @@ impl Server {
             let v = self.call(&mut conn, "Scan", body).await?;
             for it in v["Items"].as_array().into_iter().flatten() {
                 if it["pk"]["S"].as_str().is_some_and(|s| s.starts_with("g#")) {
-                    sum += it["n"]["N"].as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+                    sum += it["n"]["N"]
+                        .as_str()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .unwrap_or(0);
                 }
             }
             match v.get("LastEvaluatedKey") {
@@ -239,9 +296,16 @@ impl Server {
 /// `/proc/<pid>/stat`, in clock ticks of 10 ms): moto_server runs each connection on a thread of
 /// its own, so summing the live threads would miss most of its work.
 fn process_cpu_ns(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
     let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>() * 10_000_000
+    rest.split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum::<u64>()
+        * 10_000_000
 }
 
 /// `moto_server` as a child process on a free loopback port.
@@ -253,7 +317,9 @@ struct Moto {
 
 impl Moto {
     fn start(bin: &Path) -> Result<Moto> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log = std::env::temp_dir().join(format!("gust-bench-moto-{port}.log"));
         let log_file = std::fs::File::create(&log)?;
         let child = Command::new(bin)
@@ -262,23 +328,38 @@ impl Moto {
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
-            .with_context(|| format!("cannot run {} (bench/dynamodb.sh installs it)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot run {} (bench/dynamodb.sh installs it)",
+                    bin.display()
+                )
+            })?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let t0 = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
             if t0.elapsed() > Duration::from_secs(30) {
-                bail!("moto_server not listening after 30 s: {}", std::fs::read_to_string(&log).unwrap_or_default());
+                bail!(
+                    "moto_server not listening after 30 s: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let python = bin.parent().map(|d| d.join("python")).unwrap_or_else(|| "python3".into());
+        let python = bin
+            .parent()
+            .map(|d| d.join("python"))
+            .unwrap_or_else(|| "python3".into());
         let version = Command::new(python)
             .args(["-c", "import moto; print(moto.__version__)"])
             .output()
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
-        Ok(Moto { child, addr, version })
+        Ok(Moto {
+            child,
+            addr,
+            version,
+        })
     }
 }
 
@@ -324,15 +405,36 @@ impl Cell {
 
 async fn measure(s: &Server, op: Op, clients: usize, run: u32, secs: f64) -> Result<Cell> {
     // A short warm-up on fresh connections, then the measured run.
-    let warm = load_with(&s.target, clients, Stop::For(Duration::from_millis(300)), s.maker(op, run + 1000)?).await?;
+    let warm = load_with(
+        &s.target,
+        clients,
+        Stop::For(Duration::from_millis(300)),
+        s.maker(op, run + 1000)?,
+    )
+    .await?;
     let cpu0 = s.cpu_ns();
     let client0 = cpu_ns("self", |_| true);
-    let result = load_with(&s.target, clients, Stop::For(Duration::from_secs_f64(secs)), s.maker(op, run)?).await?;
+    let result = load_with(
+        &s.target,
+        clients,
+        Stop::For(Duration::from_secs_f64(secs)),
+        s.maker(op, run)?,
+    )
+    .await?;
     let per_op = |ns: u64| ns as f64 / 1_000.0 / result.ok.max(1) as f64;
     let cpu = per_op(s.cpu_ns().saturating_sub(cpu0));
     let client_cpu_us_per_op = per_op(cpu_ns("self", |_| true).saturating_sub(client0));
     let summary = Summary::of(&result.latencies);
-    Ok(Cell { server: s.name, op, clients, warm_ok: warm.ok, summary, cpu_us_per_op: cpu, client_cpu_us_per_op, result })
+    Ok(Cell {
+        server: s.name,
+        op,
+        clients,
+        warm_ok: warm.ok,
+        summary,
+        cpu_us_per_op: cpu,
+        client_cpu_us_per_op,
+        result,
+    })
 }
 
 fn progress(msg: impl AsRef<str>) {
@@ -341,34 +443,65 @@ fn progress(msg: impl AsRef<str>) {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("client").enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("client")
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
 async fn run(args: Args) -> Result<()> {
     let t_all = Instant::now();
-    let bin = std::fs::canonicalize(&args.gust)
-        .with_context(|| format!("no gust binary at {} (cargo build --release -p gust-cli)", args.gust.display()))?;
+    let bin = std::fs::canonicalize(&args.gust).with_context(|| {
+        format!(
+            "no gust binary at {} (cargo build --release -p gust-cli)",
+            args.gust.display()
+        )
+    })?;
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .ok()
         .map(time::OffsetDateTime::from)
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
-    let machine = Machine { binary: format!("{} (built {built})", bin.display()), ..Machine::describe() };
-    progress(format!("{} ({} cores), load average {}", machine.cpu, machine.cores, machine.loadavg_start));
+    let machine = Machine {
+        binary: format!("{} (built {built})", bin.display()),
+        ..Machine::describe()
+    };
+    progress(format!(
+        "{} ({} cores), load average {}",
+        machine.cpu, machine.cores, machine.loadavg_start
+    ));
 
     let g = tokio::task::block_in_place(|| Gust::start(&bin, &[]))?;
     let moto = tokio::task::block_in_place(|| Moto::start(&args.moto))?;
-    progress(format!("gust at {} (pid {}), moto_server {} at http://{} (pid {})", g.endpoint, g.pid, moto.version, moto.addr, moto.child.id()));
+    progress(format!(
+        "gust at {} (pid {}), moto_server {} at http://{} (pid {})",
+        g.endpoint,
+        g.pid,
+        moto.version,
+        moto.addr,
+        moto.child.id()
+    ));
     let servers = [
-        Server { name: "gust", target: g.target_for("dynamodb")?, pid: g.pid },
+        Server {
+            name: "gust",
+            target: g.target_for("dynamodb")?,
+            pid: g.pid,
+        },
         Server {
             name: "moto",
             target: Target::new(
                 moto.addr,
                 Some(Signer {
-                    creds: Credentials { access_key_id: "AKIDMOTOBENCH".into(), secret_access_key: "moto-bench-secret".into() },
+                    creds: Credentials {
+                        access_key_id: "AKIDMOTOBENCH".into(),
+                        secret_access_key: "moto-bench-secret".into(),
+                    },
                     region: "us-east-1".into(),
                     service: "dynamodb",
                 }),
@@ -378,14 +511,25 @@ async fn run(args: Args) -> Result<()> {
     ];
     let mut load_times = Vec::new();
     for s in &servers {
-        let took = s.setup().await.with_context(|| format!("setting up {}", s.name))?;
-        progress(format!("{}: table created, {} items loaded by 8 clients in {:.2} s", s.name, READ_ITEMS + QUERY_ITEMS, took.as_secs_f64()));
+        let took = s
+            .setup()
+            .await
+            .with_context(|| format!("setting up {}", s.name))?;
+        progress(format!(
+            "{}: table created, {} items loaded by 8 clients in {:.2} s",
+            s.name,
+            READ_ITEMS + QUERY_ITEMS,
+            took.as_secs_f64()
+        ));
         load_times.push((s.name, took));
     }
 
     let mut cells = Vec::new();
     let mut run_no = 0u32;
-    for op in Op::ALL.into_iter().filter(|op| args.ops.iter().any(|o| o.eq_ignore_ascii_case(op.name()))) {
+    for op in Op::ALL
+        .into_iter()
+        .filter(|op| args.ops.iter().any(|o| o.eq_ignore_ascii_case(op.name())))
+    {
         for &c in &args.clients {
             for s in &servers {
                 run_no += 1;
@@ -408,7 +552,11 @@ async fn run(args: Args) -> Result<()> {
     let mut update_checks = Vec::new();
     for s in &servers {
         // +1: the check before the runs.
-        let acked: u64 = 1 + cells.iter().filter(|c| c.server == s.name && c.op == Op::Update).map(|c| c.result.ok + c.warm_ok).sum::<u64>();
+        let acked: u64 = 1 + cells
+            .iter()
+            .filter(|c| c.server == s.name && c.op == Op::Update)
+            .map(|c| c.result.ok + c.warm_ok)
+            .sum::<u64>();
         let sum = s.sum_n().await?;
         update_checks.push((s.name, acked, sum));
     }
@@ -417,7 +565,15 @@ async fn run(args: Args) -> Result<()> {
     drop(moto);
     let _ = tokio::task::block_in_place(|| g.stop());
 
-    let md = markdown(&machine, &cells, &args, &load_times, &update_checks, t_all.elapsed(), gust_rss);
+    let md = markdown(
+        &machine,
+        &cells,
+        &args,
+        &load_times,
+        &update_checks,
+        t_all.elapsed(),
+        gust_rss,
+    );
     println!("{md}");
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("dynamodb.md"), &md)?;
@@ -430,8 +586,14 @@ async fn run(args: Args) -> Result<()> {
         "gust_rss_kib_after": gust_rss,
         "gust_log_tail": log_tail,
     });
-    std::fs::write(args.out.join("dynamodb.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
-    progress(format!("wrote {}/dynamodb.md and dynamodb.json", args.out.display()));
+    std::fs::write(
+        args.out.join("dynamodb.json"),
+        serde_json::to_string_pretty(&doc)? + "\n",
+    )?;
+    progress(format!(
+        "wrote {}/dynamodb.md and dynamodb.json",
+        args.out.display()
+    ));
     Ok(())
 }
 
@@ -452,7 +614,11 @@ fn markdown(
     total: Duration,
     gust_rss: Option<u64>,
 ) -> String {
-    let find = |server: &str, op: Op, c: usize| cells.iter().find(|x| x.server == server && x.op == op && x.clients == c);
+    let find = |server: &str, op: Op, c: usize| {
+        cells
+            .iter()
+            .find(|x| x.server == server && x.op == op && x.clients == c)
+    };
     let mut o = String::new();
     let _ = writeln!(o, "# Gust DynamoDB benchmark\n");
     let _ = writeln!(
@@ -486,10 +652,15 @@ fn markdown(
         o,
         "| Operation | Clients | Gust ops/s | Gust p50 | Gust p99 | Gust CPU/op | moto ops/s | moto p50 | moto p99 | moto CPU/op | Gust / moto | client CPU/op (Gust, moto) |"
     );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for op in Op::ALL {
         for &c in &args.clients {
-            let (Some(g), Some(mo)) = (find("gust", op, c), find("moto", op, c)) else { continue };
+            let (Some(g), Some(mo)) = (find("gust", op, c), find("moto", op, c)) else {
+                continue;
+            };
             let ratio = g.result.throughput() / mo.result.throughput().max(1e-9);
             let _ = writeln!(
                 o,
@@ -514,15 +685,26 @@ fn markdown(
     for op in Op::ALL {
         let _ = writeln!(o, "- {}: {}", op.name(), op.desc());
     }
-    let moto_reconnects: u64 = cells.iter().filter(|c| c.server == "moto").map(|c| c.result.reconnects).sum();
-    let gust_reconnects: u64 = cells.iter().filter(|c| c.server == "gust").map(|c| c.result.reconnects).sum();
+    let moto_reconnects: u64 = cells
+        .iter()
+        .filter(|c| c.server == "moto")
+        .map(|c| c.result.reconnects)
+        .sum();
+    let gust_reconnects: u64 = cells
+        .iter()
+        .filter(|c| c.server == "gust")
+        .map(|c| c.result.reconnects)
+        .sum();
     let _ = writeln!(
         o,
         "\nmoto_server (werkzeug) answers every request with `Connection: close`, so the client reconnects after each \
          reply ({moto_reconnects} reconnects in the measured runs; the connect is in the throughput, not in the \
          latencies), as boto3 would. Gust kept every connection alive ({gust_reconnects} reconnects)."
     );
-    let errs: Vec<&Cell> = cells.iter().filter(|c| c.result.errors + c.result.throttled > 0).collect();
+    let errs: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| c.result.errors + c.result.throttled > 0)
+        .collect();
     if errs.is_empty() {
         let _ = writeln!(o, "\nNo errors in any measured run.");
     } else {
@@ -543,22 +725,54 @@ fn markdown(
     let _ = writeln!(o, "\n## Targets\n\n| Target | Result | |\n|---|---|---|");
     let max_c = args.clients.iter().copied().max().unwrap_or(1);
     let tp = |op: Op| find("gust", op, max_c).map_or(0.0, |c| c.result.throughput());
-    let _ = writeln!(o, "| ≥ 5,000 durable PutItem/s from {max_c} clients | {:.0}/s | {} |", tp(Op::Put), check(tp(Op::Put) >= 5_000.0));
-    let _ = writeln!(o, "| ≥ 20,000 GetItem/s from {max_c} clients | {:.0}/s | {} |", tp(Op::Get), check(tp(Op::Get) >= 20_000.0));
+    let _ = writeln!(
+        o,
+        "| ≥ 5,000 durable PutItem/s from {max_c} clients | {:.0}/s | {} |",
+        tp(Op::Put),
+        check(tp(Op::Put) >= 5_000.0)
+    );
+    let _ = writeln!(
+        o,
+        "| ≥ 20,000 GetItem/s from {max_c} clients | {:.0}/s | {} |",
+        tp(Op::Get),
+        check(tp(Op::Get) >= 20_000.0)
+    );
     let p99 = find("gust", Op::Get, max_c).map_or(f64::INFINITY, |c| c.summary.p99_us);
-    let _ = writeln!(o, "| GetItem p99 ≤ 2 ms under that load | {} | {} |", fmt_us(p99), check(p99 <= 2_000.0));
+    let _ = writeln!(
+        o,
+        "| GetItem p99 ≤ 2 ms under that load | {} | {} |",
+        fmt_us(p99),
+        check(p99 <= 2_000.0)
+    );
     let min_ratio = Op::ALL
         .iter()
         .flat_map(|&op| args.clients.iter().map(move |&c| (op, c)))
-        .filter_map(|(op, c)| Some((op, c, find("gust", op, c)?.result.throughput() / find("moto", op, c)?.result.throughput().max(1e-9))))
+        .filter_map(|(op, c)| {
+            Some((
+                op,
+                c,
+                find("gust", op, c)?.result.throughput()
+                    / find("moto", op, c)?.result.throughput().max(1e-9),
+            ))
+        })
         .min_by(|a, b| a.2.total_cmp(&b.2));
     if let Some((op, c, r)) = min_ratio {
-        let _ = writeln!(o, "| ≥ 4 × moto_server on every operation | lowest {r:.1}× ({} at {c} clients) | {} |", op.name(), check(r >= 4.0));
+        let _ = writeln!(
+            o,
+            "| ≥ 4 × moto_server on every operation | lowest {r:.1}× ({} at {c} clients) | {} |",
+            op.name(),
+            check(r >= 4.0)
+        );
     }
 
     let _ = writeln!(o, "\n## Checks\n");
     for (s, took) in load_times {
-        let _ = writeln!(o, "- {s}: loading the {} read items from 8 clients took {:.2} s.", READ_ITEMS + QUERY_ITEMS, took.as_secs_f64());
+        let _ = writeln!(
+            o,
+            "- {s}: loading the {} read items from 8 clients took {:.2} s.",
+            READ_ITEMS + QUERY_ITEMS,
+            took.as_secs_f64()
+        );
     }
     for (s, acked, sum) in update_checks {
         let _ = writeln!(
@@ -568,7 +782,11 @@ fn markdown(
         );
     }
     if let Some(k) = gust_rss {
-        let _ = writeln!(o, "- gust RSS after the runs: {:.1} MiB.", k as f64 / 1024.0);
+        let _ = writeln!(
+            o,
+            "- gust RSS after the runs: {:.1} MiB.",
+            k as f64 / 1024.0
+        );
     }
     o
 }

@@ -15,7 +15,6 @@
 //! `stats`). A benchmark, not a test: it asserts
 //! nothing and reports against the targets in the issue.
 
-
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -75,7 +74,12 @@ async fn main() -> Result<()> {
 
     // 1. The executor alone.
     let exec = executor_overhead(&hello, if args.quick { 2000 } else { 20_000 }).await?;
-    report.row("executor: invoke() in process, c=1", "p50 / p99", format!("{} / {} µs", r1(exec.p50_us), r1(exec.p99_us)), "≤ 50 µs p50");
+    report.row(
+        "executor: invoke() in process, c=1",
+        "p50 / p99",
+        format!("{} / {} µs", r1(exec.p50_us), r1(exec.p99_us)),
+        "≤ 50 µs p50",
+    );
 
     // 2. Hosting against wasmtime serve.
     let mut components = vec![("hello (WAT)", hello.clone(), false)];
@@ -84,16 +88,46 @@ async fn main() -> Result<()> {
     }
     for (label, wasm, cli) in &components {
         let (gust_lat, gust_tp) = hosted_gust(wasm, secs).await?;
-        report.row(&format!("{label}: Gust executor behind hyper, c=1"), "p50 / p99", format!("{} / {} µs", r1(gust_lat.p50_us), r1(gust_lat.p99_us)), "");
-        report.row(&format!("{label}: Gust executor behind hyper, c=64"), "req/s", format!("{gust_tp:.0}"), "");
+        report.row(
+            &format!("{label}: Gust executor behind hyper, c=1"),
+            "p50 / p99",
+            format!("{} / {} µs", r1(gust_lat.p50_us), r1(gust_lat.p99_us)),
+            "",
+        );
+        report.row(
+            &format!("{label}: Gust executor behind hyper, c=64"),
+            "req/s",
+            format!("{gust_tp:.0}"),
+            "",
+        );
         if !args.wasmtime.is_file() {
-            report.row(&format!("{label}: wasmtime serve"), "", "not run".into(), &format!("{} missing", args.wasmtime.display()));
+            report.row(
+                &format!("{label}: wasmtime serve"),
+                "",
+                "not run".into(),
+                &format!("{} missing", args.wasmtime.display()),
+            );
             continue;
         }
         let (wt_lat, wt_tp) = hosted_wasmtime(&args.wasmtime, wasm, *cli, secs).await?;
-        report.row(&format!("{label}: wasmtime serve, c=1"), "p50 / p99", format!("{} / {} µs", r1(wt_lat.p50_us), r1(wt_lat.p99_us)), "");
-        report.row(&format!("{label}: wasmtime serve, c=64"), "req/s", format!("{wt_tp:.0}"), "");
-        report.row(&format!("{label}: throughput ratio Gust / wasmtime serve"), "×", format!("{:.2}", gust_tp / wt_tp), "≥ 1.0");
+        report.row(
+            &format!("{label}: wasmtime serve, c=1"),
+            "p50 / p99",
+            format!("{} / {} µs", r1(wt_lat.p50_us), r1(wt_lat.p99_us)),
+            "",
+        );
+        report.row(
+            &format!("{label}: wasmtime serve, c=64"),
+            "req/s",
+            format!("{wt_tp:.0}"),
+            "",
+        );
+        report.row(
+            &format!("{label}: throughput ratio Gust / wasmtime serve"),
+            "×",
+            format!("{:.2}", gust_tp / wt_tp),
+            "≥ 1.0",
+        );
     }
 
     // 3. A real gust up.
@@ -175,9 +209,16 @@ fn zip_of(wasm: &[u8]) -> Result<Vec<u8>> {
 /// A Wasm executor on a fresh store, with one function deployed.
 async fn executor(
     wasm: &[u8],
-) -> Result<(tempfile::TempDir, Arc<gust_wasm::WasmInvoker>, Arc<FunctionRecord>)> {
+) -> Result<(
+    tempfile::TempDir,
+    Arc<gust_wasm::WasmInvoker>,
+    Arc<FunctionRecord>,
+)> {
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(gust_store::SqliteStore::open(dir.path(), Default::default())?);
+    let store = Arc::new(gust_store::SqliteStore::open(
+        dir.path(),
+        Default::default(),
+    )?);
     let code_id = store.put_code(&zip_of(wasm)?, 1 << 30).await?;
     let mut config = gust_wasm::WasmConfig::new(dir.path().join("wasm-cache"));
     config.max_concurrency = 256;
@@ -222,7 +263,11 @@ async fn measure(addr: SocketAddr, secs: u64) -> Result<(Summary, f64)> {
     let lat = load(&target, &req, 1, Stop::For(Duration::from_secs(secs))).await?;
     let tp = load(&target, &req, 64, Stop::For(Duration::from_secs(secs))).await?;
     if lat.errors + tp.errors > 0 {
-        bail!("errors while measuring {addr}: {:?} {:?}", lat.first_error, tp.first_error);
+        bail!(
+            "errors while measuring {addr}: {:?} {:?}",
+            lat.first_error,
+            tp.first_error
+        );
     }
     Ok((Summary::of(&lat.latencies), tp.throughput()))
 }
@@ -240,23 +285,30 @@ async fn hosted_gust(wasm: &[u8], secs: u64) -> Result<(Summary, f64)> {
                 let invoker = invoker.clone();
                 let f = f.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let invoker = invoker.clone();
-                        let f = f.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await?.to_bytes();
-                            let resp = match invoker.handle_http(f, http::Request::from_parts(parts, body)).await {
-                                Ok(r) => r.map(Full::new),
-                                Err(e) => {
-                                    let mut r = http::Response::new(Full::new(Bytes::from(e.to_string())));
-                                    *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
-                                    r
-                                }
-                            };
-                            Ok::<_, hyper::Error>(resp)
-                        }
-                    });
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let invoker = invoker.clone();
+                            let f = f.clone();
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body.collect().await?.to_bytes();
+                                let resp = match invoker
+                                    .handle_http(f, http::Request::from_parts(parts, body))
+                                    .await
+                                {
+                                    Ok(r) => r.map(Full::new),
+                                    Err(e) => {
+                                        let mut r = http::Response::new(Full::new(Bytes::from(
+                                            e.to_string(),
+                                        )));
+                                        *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+                                        r
+                                    }
+                                };
+                                Ok::<_, hyper::Error>(resp)
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
                         .await;
@@ -288,12 +340,17 @@ async fn hosted_wasmtime(bin: &Path, wasm: &[u8], cli: bool, secs: u64) -> Resul
         l.local_addr()?.port()
     };
     let mut cmd = Command::new(bin);
-    cmd.arg("serve").arg("--addr").arg(format!("127.0.0.1:{port}"));
+    cmd.arg("serve")
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"));
     if cli {
         cmd.arg("-Scli");
     }
     cmd.arg(&path).stdout(Stdio::null()).stderr(Stdio::null());
-    let child = Killed(cmd.spawn().with_context(|| format!("cannot run {}", bin.display()))?);
+    let child = Killed(
+        cmd.spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?,
+    );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let t0 = Instant::now();
     while tokio::net::TcpStream::connect(addr).await.is_err() {
@@ -321,7 +378,13 @@ fn start_gust(bin: &Path, data_dir: &Path) -> Result<GustUp> {
         .arg("up")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0", "--max-concurrency", "64", "--ready-file"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--max-concurrency",
+            "64",
+            "--ready-file",
+        ])
         .arg(&ready)
         .env("GUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -333,7 +396,10 @@ fn start_gust(bin: &Path, data_dir: &Path) -> Result<GustUp> {
     let child = Killed(child);
     let t0 = Instant::now();
     let doc: Value = loop {
-        if let Ok(v) = std::fs::read(&ready).map_err(anyhow::Error::from).and_then(|b| Ok(serde_json::from_slice(&b)?)) {
+        if let Ok(v) = std::fs::read(&ready)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice(&b)?))
+        {
             break v;
         }
         if t0.elapsed() > Duration::from_secs(30) {
@@ -341,18 +407,35 @@ fn start_gust(bin: &Path, data_dir: &Path) -> Result<GustUp> {
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    let addr: SocketAddr = doc["endpoint"].as_str().context("endpoint")?.trim_start_matches("http://").parse()?;
+    let addr: SocketAddr = doc["endpoint"]
+        .as_str()
+        .context("endpoint")?
+        .trim_start_matches("http://")
+        .parse()?;
     let creds: Value = serde_json::from_slice(&std::fs::read(data_dir.join("credentials.json"))?)?;
     let creds = Credentials {
         access_key_id: creds["access_key_id"].as_str().context("key")?.to_string(),
-        secret_access_key: creds["secret_access_key"].as_str().context("secret")?.to_string(),
+        secret_access_key: creds["secret_access_key"]
+            .as_str()
+            .context("secret")?
+            .to_string(),
     };
-    let target = Target::new(addr, Some(Signer { creds, region: "us-east-1".into(), service: "lambda" }));
+    let target = Target::new(
+        addr,
+        Some(Signer {
+            creds,
+            region: "us-east-1".into(),
+            service: "lambda",
+        }),
+    );
     Ok(GustUp { child, pid, target })
 }
 
 fn stop_gust(g: GustUp) {
-    let _ = Command::new("kill").arg("-TERM").arg(g.pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(g.pid.to_string())
+        .status();
     let mut child = g.child;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(20) {
@@ -402,7 +485,11 @@ fn create_body(name: &str, wasm: &[u8]) -> Result<Vec<u8>> {
 async fn invoke(conn: &mut Conn, name: &str) -> Result<Duration> {
     let t0 = Instant::now();
     let r = conn
-        .call(Method::POST, &format!("/2015-03-31/functions/{name}/invocations"), &b"{}"[..])
+        .call(
+            Method::POST,
+            &format!("/2015-03-31/functions/{name}/invocations"),
+            &b"{}"[..],
+        )
         .await?;
     let took = t0.elapsed();
     if !r.status.is_success() || r.function_error().is_some() {
@@ -419,7 +506,13 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
 
     // Deploy, then the very first request.
     let t0 = Instant::now();
-    let r = conn.call(Method::POST, "/2015-03-31/functions", create_body("hello", hello)?).await?;
+    let r = conn
+        .call(
+            Method::POST,
+            "/2015-03-31/functions",
+            create_body("hello", hello)?,
+        )
+        .await?;
     if !r.status.is_success() {
         bail!("CreateFunction: {}", r.snippet());
     }
@@ -434,20 +527,50 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
         warm.push(invoke(&mut conn, "hello").await?);
     }
     let warm = Summary::of(&warm);
-    report.row("gust up: CreateFunction (hello, compiled at deploy)", "ms", format!("{:.2}", deploy.as_secs_f64() * 1e3), "");
-    report.row("gust up: first Invoke after deploy", "µs", r1(first.as_secs_f64() * 1e6), "");
-    report.row("gust up: warm Invoke, c=1", "p50 / p99", format!("{} / {} µs", r1(warm.p50_us), r1(warm.p99_us)), "");
+    report.row(
+        "gust up: CreateFunction (hello, compiled at deploy)",
+        "ms",
+        format!("{:.2}", deploy.as_secs_f64() * 1e3),
+        "",
+    );
+    report.row(
+        "gust up: first Invoke after deploy",
+        "µs",
+        r1(first.as_secs_f64() * 1e6),
+        "",
+    );
+    report.row(
+        "gust up: warm Invoke, c=1",
+        "p50 / p99",
+        format!("{} / {} µs", r1(warm.p50_us), r1(warm.p99_us)),
+        "",
+    );
     report.row(
         "gust up: first request after deploy − warm p50",
         "ms",
         format!("{:.3}", (first.as_secs_f64() * 1e6 - warm.p50_us) / 1e3),
         "≤ 2 ms",
     );
-    let req = Req::new(&g.target, Method::POST, "/2015-03-31/functions/hello/invocations", &b"{}"[..])?;
+    let req = Req::new(
+        &g.target,
+        Method::POST,
+        "/2015-03-31/functions/hello/invocations",
+        &b"{}"[..],
+    )?;
     let tp = load(&g.target, &req, 64, Stop::For(Duration::from_secs(secs))).await?;
-    report.row("gust up: Invoke throughput, c=64", "req/s", format!("{:.0}", tp.throughput()), "");
+    report.row(
+        "gust up: Invoke throughput, c=64",
+        "req/s",
+        format!("{:.0}", tp.throughput()),
+        "",
+    );
     if tp.errors + tp.throttled > 0 {
-        report.row("gust up: Invoke errors / throttles at c=64", "count", format!("{} / {}", tp.errors, tp.throttled), "");
+        report.row(
+            "gust up: Invoke errors / throttles at c=64",
+            "count",
+            format!("{} / {}", tp.errors, tp.throttled),
+            "",
+        );
     }
 
     // Density: many distinct functions, each deployed (compiled) and invoked once.
@@ -455,7 +578,13 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
     let t0 = Instant::now();
     for i in 0..args.functions {
         let name = format!("f{i:04}");
-        let r = conn.call(Method::POST, "/2015-03-31/functions", create_body(&name, &tagged(hello, i))?).await?;
+        let r = conn
+            .call(
+                Method::POST,
+                "/2015-03-31/functions",
+                create_body(&name, &tagged(hello, i))?,
+            )
+            .await?;
         if !r.status.is_success() {
             bail!("CreateFunction {name}: {}", r.snippet());
         }
@@ -463,8 +592,24 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
     }
     let deploy_all = t0.elapsed();
     let rss = rss_mib(g.pid);
-    report.row(&format!("gust up: deploy + invoke {} distinct hello functions", args.functions), "s", format!("{:.1}", deploy_all.as_secs_f64()), "");
-    report.row(&format!("gust up: RSS with {} hello functions (before: {rss_before:.0} MiB)", args.functions), "MiB", format!("{rss:.0}"), "≤ 1024 MiB");
+    report.row(
+        &format!(
+            "gust up: deploy + invoke {} distinct hello functions",
+            args.functions
+        ),
+        "s",
+        format!("{:.1}", deploy_all.as_secs_f64()),
+        "",
+    );
+    report.row(
+        &format!(
+            "gust up: RSS with {} hello functions (before: {rss_before:.0} MiB)",
+            args.functions
+        ),
+        "MiB",
+        format!("{rss:.0}"),
+        "≤ 1024 MiB",
+    );
     drop(conn);
     stop_gust(g);
 
@@ -477,7 +622,12 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
         warm.push(invoke(&mut conn, "hello").await?);
     }
     let warm = Summary::of(&warm);
-    report.row("gust up: first Invoke after restart (artifact from cache)", "µs", r1(first.as_secs_f64() * 1e6), "");
+    report.row(
+        "gust up: first Invoke after restart (artifact from cache)",
+        "µs",
+        r1(first.as_secs_f64() * 1e6),
+        "",
+    );
     report.row(
         "gust up: first request after restart − warm p50",
         "ms",

@@ -342,27 +342,39 @@ fn link_module(linkers: &Linkers, module: &Module) -> Result<Prepared, LoadError
 // either produced a moment ago in this process, or read back from files this executor wrote
 // into its own cache directory under the data directory (and wasmtime still checks the
 // engine compatibility header of every artifact).
-#[allow(unsafe_code, reason = "artifacts are produced by this engine; see above")]
+#[allow(
+    unsafe_code,
+    reason = "artifacts are produced by this engine; see above"
+)]
 fn deserialize_component(engine: &Engine, bytes: &[u8]) -> Result<Component, LoadError> {
     // SAFETY: `bytes` were produced by `engine.precompile_component` just now.
     unsafe { Component::deserialize(engine, bytes) }
         .map_err(|e| LoadError::Io(format!("loading a compiled component: {e:#}")))
 }
 
-#[allow(unsafe_code, reason = "artifacts are produced by this engine; see above")]
+#[allow(
+    unsafe_code,
+    reason = "artifacts are produced by this engine; see above"
+)]
 fn deserialize_module(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
     // SAFETY: `bytes` were produced by `engine.precompile_module` just now.
     unsafe { Module::deserialize(engine, bytes) }
         .map_err(|e| LoadError::Io(format!("loading a compiled module: {e:#}")))
 }
 
-#[allow(unsafe_code, reason = "artifacts are produced by this engine; see above")]
+#[allow(
+    unsafe_code,
+    reason = "artifacts are produced by this engine; see above"
+)]
 fn deserialize_component_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: the file is an artifact this executor wrote into its own cache directory.
     unsafe { Component::deserialize_file(engine, path) }
 }
 
-#[allow(unsafe_code, reason = "artifacts are produced by this engine; see above")]
+#[allow(
+    unsafe_code,
+    reason = "artifacts are produced by this engine; see above"
+)]
 fn deserialize_module_file(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
     // SAFETY: the file is an artifact this executor wrote into its own cache directory.
     unsafe { Module::deserialize_file(engine, path) }
@@ -374,10 +386,7 @@ mod tests {
 
     #[test]
     fn kinds_from_headers() {
-        assert_eq!(
-            detect(b"\0asm\x01\0\0\0").unwrap(),
-            WasmKind::CgiModule
-        );
+        assert_eq!(detect(b"\0asm\x01\0\0\0").unwrap(), WasmKind::CgiModule);
         assert_eq!(
             detect(b"\0asm\x0d\0\x01\0").unwrap(),
             WasmKind::HttpComponent

@@ -60,10 +60,16 @@ pub(crate) struct RunOutput {
 }
 
 /// Runs `input` in a fresh instance of a `wasi:http` component.
-pub(crate) async fn run_http(engine: &Engine, pre: &ProxyPre<HttpHost>, input: RunInput) -> RunOutput {
+pub(crate) async fn run_http(
+    engine: &Engine,
+    pre: &ProxyPre<HttpHost>,
+    input: RunInput,
+) -> RunOutput {
     let log = MemoryOutputPipe::new(MAX_LOG_BYTES);
     let mut wasi = WasiCtx::builder();
-    wasi.stdout(log.clone()).stderr(log.clone()).envs(&input.env);
+    wasi.stdout(log.clone())
+        .stderr(log.clone())
+        .envs(&input.env);
     let host = HttpHost {
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
@@ -145,10 +151,9 @@ pub(crate) async fn run_http(engine: &Engine, pre: &ProxyPre<HttpHost>, input: R
             ))),
         }
     };
-    let joined = tokio::time::timeout_at(
-        tokio::time::Instant::from_std(input.deadline),
-        async { tokio::join!(guest, response) },
-    )
+    let joined = tokio::time::timeout_at(tokio::time::Instant::from_std(input.deadline), async {
+        tokio::join!(guest, response)
+    })
     .await;
     let Ok(((ran, summary), response)) = joined else {
         return RunOutput {
@@ -175,7 +180,11 @@ pub(crate) async fn run_http(engine: &Engine, pre: &ProxyPre<HttpHost>, input: R
 }
 
 /// Runs `input` in a fresh instance of a WAGI (WASI preview-1 command) module.
-pub(crate) async fn run_cgi(engine: &Engine, pre: &InstancePre<CgiHost>, input: RunInput) -> RunOutput {
+pub(crate) async fn run_cgi(
+    engine: &Engine,
+    pre: &InstancePre<CgiHost>,
+    input: RunInput,
+) -> RunOutput {
     let stdout = MemoryOutputPipe::new(input.max_response_bytes + 64 * 1024);
     let stderr = MemoryOutputPipe::new(MAX_LOG_BYTES);
     let (parts, body) = input.request.into_parts();
@@ -302,10 +311,7 @@ fn cgi_env(parts: &http::request::Parts, body_len: usize) -> Vec<(String, String
         ("GATEWAY_INTERFACE".into(), "CGI/1.1".into()),
         ("PATH_INFO".into(), path.clone()),
         ("PATH_TRANSLATED".into(), path.clone()),
-        (
-            "QUERY_STRING".into(),
-            uri.query().unwrap_or("").to_string(),
-        ),
+        ("QUERY_STRING".into(), uri.query().unwrap_or("").to_string()),
         ("REMOTE_ADDR".into(), "127.0.0.1".into()),
         ("REMOTE_HOST".into(), "127.0.0.1".into()),
         ("REMOTE_USER".into(), String::new()),
@@ -317,7 +323,13 @@ fn cgi_env(parts: &http::request::Parts, body_len: usize) -> Vec<(String, String
         ("SERVER_SOFTWARE".into(), "Gust".into()),
         ("X_MATCHED_ROUTE".into(), "/...".into()),
         ("X_RAW_PATH_INFO".into(), path),
-        ("X_FULL_URL".into(), format!("http://{host}{}", uri.path_and_query().map_or("/", |p| p.as_str()))),
+        (
+            "X_FULL_URL".into(),
+            format!(
+                "http://{host}{}",
+                uri.path_and_query().map_or("/", |p| p.as_str())
+            ),
+        ),
     ];
     for (name, value) in &parts.headers {
         let Ok(value) = value.to_str() else { continue };
@@ -367,9 +379,14 @@ pub(crate) fn parse_cgi(out: Bytes) -> Result<http::Response<Bytes>, Failure> {
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
             let code = value.split_whitespace().next().unwrap_or("");
-            status = Some(code.parse::<u16>().ok().filter(|c| (100..1000).contains(c)).ok_or_else(
-                || Failure::InvalidResponse(format!("malformed CGI Status header: {value:?}")),
-            )?);
+            status = Some(
+                code.parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..1000).contains(c))
+                    .ok_or_else(|| {
+                        Failure::InvalidResponse(format!("malformed CGI Status header: {value:?}"))
+                    })?,
+            );
             continue;
         }
         if name.eq_ignore_ascii_case("location") {

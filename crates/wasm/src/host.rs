@@ -239,6 +239,9 @@ mod tests {
         let v: Vec<String> = lines(&Bytes::from_static(b"a\r\nb\nc")).collect();
         assert_eq!(v, ["a", "b", "c"]);
         assert_eq!(lines(&Bytes::new()).count(), 0);
-        assert_eq!(lines(&Bytes::from_static(b"x\n\n")).collect::<Vec<_>>(), ["x", ""]);
+        assert_eq!(
+            lines(&Bytes::from_static(b"x\n\n")).collect::<Vec<_>>(),
+            ["x", ""]
+        );
     }
 }

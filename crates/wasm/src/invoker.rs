@@ -38,7 +38,7 @@ use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
 use wasmtime::Engine;
 
-use crate::artifact::{ArtifactCache, Counters, LoadError, Loaded, Linkers, Prepared, WasmKind};
+use crate::artifact::{ArtifactCache, Counters, Linkers, LoadError, Loaded, Prepared, WasmKind};
 use crate::engine::{self, PoolLimits, Ticker};
 use crate::guest::{self, Failure, RunInput, RunOutput};
 use crate::host::AllowedHosts;
@@ -161,13 +161,16 @@ impl WasmInvoker {
         logs: Arc<dyn gust_store::LogStore>,
     ) -> Result<Arc<Self>, WasmError> {
         if config.max_concurrency == 0 {
-            return Err(WasmError::Config("max_concurrency must be at least 1".into()));
+            return Err(WasmError::Config(
+                "max_concurrency must be at least 1".into(),
+            ));
         }
         std::fs::create_dir_all(&config.cache_dir).map_err(|source| WasmError::Io {
             path: config.cache_dir.clone(),
             source,
         })?;
-        let engine = engine::build(&config.pool).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
+        let engine =
+            engine::build(&config.pool).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let linkers = Linkers::new(&engine).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone()).map_err(|source| WasmError::Io {
             path: config.cache_dir.clone(),
@@ -246,10 +249,14 @@ impl WasmInvoker {
                 error_type,
                 payload,
             } => {
-                let status = if error_type == "Sandbox.Timedout" { 504 } else { 502 };
+                let status = if error_type == "Sandbox.Timedout" {
+                    504
+                } else {
+                    502
+                };
                 let mut resp = http::Response::new(payload);
-                *resp.status_mut() = http::StatusCode::from_u16(status)
-                    .unwrap_or(http::StatusCode::BAD_GATEWAY);
+                *resp.status_mut() =
+                    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),
@@ -388,7 +395,9 @@ async fn spawn_job(inner: Arc<Inner>, job: Job) -> Result<Done, InvokeError> {
     .await
     {
         Ok(done) => Ok(done),
-        Err(e) => Err(InvokeError::Internal(format!("invocation task failed: {e}"))),
+        Err(e) => Err(InvokeError::Internal(format!(
+            "invocation task failed: {e}"
+        ))),
     }
 }
 
@@ -702,7 +711,10 @@ fn guest_env(record: &FunctionRecord, region: &str) -> Vec<(String, String)> {
     // Lambda's own variables win over the function's, as in the process runtime.
     for (k, v) in [
         ("AWS_LAMBDA_FUNCTION_NAME", cfg.name.clone()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cfg.memory_size.to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            cfg.memory_size.to_string(),
+        ),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_string()),
         ("AWS_REGION", region.to_string()),
         ("AWS_DEFAULT_REGION", region.to_string()),

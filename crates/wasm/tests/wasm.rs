@@ -48,7 +48,10 @@ impl Harness {
         drop(self.store);
         let t0 = Instant::now();
         while weak.strong_count() > 0 {
-            assert!(t0.elapsed() < Duration::from_secs(5), "store still referenced");
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "store still referenced"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let (store, invoker) = open(self.dir.path(), |_| {});
@@ -176,12 +179,18 @@ async fn hello_component_answers_and_logs() {
     let r = h.invoke(&f, "{}").await;
     assert_eq!(r.function_error, None, "{}", text(&r));
     assert_eq!(json(&r), "hello from wasm");
-    assert!(!r.cold_start, "compiled at deploy, so the first request is warm");
+    assert!(
+        !r.cold_start,
+        "compiled at deploy, so the first request is warm"
+    );
     let tail = r.log_tail.unwrap();
     assert!(tail.starts_with("START RequestId: "), "{tail}");
     assert!(tail.contains("\nhello log line\n"), "{tail}");
     assert!(tail.contains("\nEND RequestId: "), "{tail}");
-    assert!(tail.contains("REPORT RequestId: ") && tail.contains("Memory Size: 128 MB"), "{tail}");
+    assert!(
+        tail.contains("REPORT RequestId: ") && tail.contains("Memory Size: 128 MB"),
+        "{tail}"
+    );
     let logs = h.logs("hello").await;
     assert_eq!(logs.len(), 4, "{logs:?}");
     assert!(logs[1] == "hello log line");
@@ -226,9 +235,15 @@ async fn events_arrive_as_post_with_cloudevents_headers() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
     assert!(out.contains("HTTP_CE_ID="), "{out}");
-    assert!(!out.contains("Content-Type: text/plain"), "CGI headers are not in the body");
+    assert!(
+        !out.contains("Content-Type: text/plain"),
+        "CGI headers are not in the body"
+    );
     let tail = r.log_tail.unwrap();
-    assert!(tail.contains("\ncgi log line\n"), "stderr is the log: {tail}");
+    assert!(
+        tail.contains("\ncgi log line\n"),
+        "stderr is the log: {tail}"
+    );
 }
 
 #[tokio::test]
@@ -293,17 +308,15 @@ async fn infinite_loop_times_out_and_host_stays_responsive() {
         assert_eq!(v["errorType"], "Sandbox.Timedout");
         let msg = v["errorMessage"].as_str().unwrap();
         assert!(
-            msg.starts_with("RequestId: ") && msg.ends_with(" Error: Task timed out after 1.00 seconds"),
+            msg.starts_with("RequestId: ")
+                && msg.ends_with(" Error: Task timed out after 1.00 seconds"),
             "{msg}"
         );
         let tail = r.log_tail.unwrap();
         assert!(tail.contains("Status: timeout"), "{tail}");
     }
     let took = t0.elapsed();
-    assert!(
-        took < Duration::from_millis(2500),
-        "timeouts took {took:?}"
-    );
+    assert!(took < Duration::from_millis(2500), "timeouts took {took:?}");
 }
 
 #[tokio::test]
@@ -354,7 +367,13 @@ async fn non_2xx_status_is_a_function_error() {
     let f = h.deploy("exit3", &guests::cgi_env_dump(3), |_| {}).await;
     let v = json(&h.invoke(&f, "{}").await);
     assert_eq!(v["errorType"], "Runtime.ExitError");
-    assert!(v["errorMessage"].as_str().unwrap().ends_with("exit status 3"), "{v}");
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("exit status 3"),
+        "{v}"
+    );
 }
 
 /// A one-shot HTTP server counting its connections.
@@ -371,7 +390,9 @@ async fn upstream() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize
                 let mut buf = vec![0u8; 4096];
                 let _ = sock.read(&mut buf).await;
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
             });
         }
@@ -390,9 +411,10 @@ async fn outbound_http_only_to_allowed_hosts() {
     let r = h.invoke(&denied, "{}").await;
     assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(json(&r)["errorMessage"], "status 502: \"denied\"");
-    assert!(
-        r.log_tail.unwrap().contains(&format!("outbound HTTP request to {authority} denied")),
-    );
+    assert!(r
+        .log_tail
+        .unwrap()
+        .contains(&format!("outbound HTTP request to {authority} denied")),);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 
     let allowed = h
@@ -433,18 +455,34 @@ async fn malformed_and_oversized_modules_give_clear_errors() {
     }
     // A core module that is not a command, and a package with two modules.
     let f = h
-        .deploy("lib", &wat::parse_str("(module (func (export \"f\")))").unwrap(), |_| {})
+        .deploy(
+            "lib",
+            &wat::parse_str("(module (func (export \"f\")))").unwrap(),
+            |_| {},
+        )
         .await;
     let v = json(&h.invoke(&f, "{}").await);
-    assert!(v["errorMessage"].as_str().unwrap().contains("_start"), "{v}");
+    assert!(
+        v["errorMessage"].as_str().unwrap().contains("_start"),
+        "{v}"
+    );
     let code_id = h
         .store
-        .put_code(&zip_of(&[("a.wasm", &guests::hello()), ("b.wasm", &guests::trap())]), 250 << 20)
+        .put_code(
+            &zip_of(&[("a.wasm", &guests::hello()), ("b.wasm", &guests::trap())]),
+            250 << 20,
+        )
         .await
         .unwrap();
     let two = Arc::new(record("two", &code_id));
     let v = json(&h.invoke(&two, "{}").await);
-    assert!(v["errorMessage"].as_str().unwrap().contains("name the one to run with Handler"), "{v}");
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("name the one to run with Handler"),
+        "{v}"
+    );
     let mut named = record("two", &code_id);
     named.config.handler = "b.wasm".into();
     let v = json(&h.invoke(&Arc::new(named), "{}").await);
@@ -459,12 +497,17 @@ async fn restart_loads_the_cached_artifact_without_compiling() {
     // Same package under another name: no second compilation.
     let mut other = (*f).clone();
     other.config.name = "cached2".into();
-    h.invoker.function_changed("cached2", Some(Arc::new(other))).await;
+    h.invoker
+        .function_changed("cached2", Some(Arc::new(other)))
+        .await;
     assert_eq!(h.invoker.stats().compiled, 1);
     let h = h.restart().await;
     let r = h.invoke(&f, "{}").await;
     assert_eq!(json(&r), "hello from wasm");
-    assert!(r.cold_start, "loaded on the first request after the restart");
+    assert!(
+        r.cold_start,
+        "loaded on the first request after the restart"
+    );
     let s = h.invoker.stats();
     assert_eq!((s.compiled, s.from_cache), (0, 1), "{s:?}");
     let tail = r.log_tail.unwrap();
@@ -584,7 +627,10 @@ async fn raw_http_requests_reach_components_as_they_are() {
     let body = String::from_utf8_lossy(resp.body()).into_owned();
     assert!(body.contains("REQUEST_METHOD=GET\n"), "{body}");
     assert!(body.contains("QUERY_STRING=x=1\n"), "{body}");
-    assert!(body.contains("X_FULL_URL=http://fn.local:8080/a/b?x=1\n"), "{body}");
+    assert!(
+        body.contains("X_FULL_URL=http://fn.local:8080/a/b?x=1\n"),
+        "{body}"
+    );
 }
 
 /// The componentize-py component (`tests/guests/py-hello`), when built: `scripts/test.sh`
@@ -592,7 +638,9 @@ async fn raw_http_requests_reach_components_as_they_are() {
 #[tokio::test]
 async fn componentize_py_component() {
     let Some(path) = std::env::var_os("GUST_WASM_PY_COMPONENT") else {
-        eprintln!("skipped: GUST_WASM_PY_COMPONENT is not set (tests/guests/py-hello/build.sh builds it)");
+        eprintln!(
+            "skipped: GUST_WASM_PY_COMPONENT is not set (tests/guests/py-hello/build.sh builds it)"
+        );
         return;
     };
     let wasm = std::fs::read(path).unwrap();
