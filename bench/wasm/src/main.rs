@@ -641,7 +641,7 @@ async fn through_gust_up(args: &Args, hello: &[u8], secs: u64, report: &mut Repo
     report.row(
         "gust up: first Invoke of each of 200 functions after restart (mean)",
         "µs",
-        r1(t0.elapsed().as_secs_f64() * 1e6 / args.functions.min(200).max(1) as f64),
+        r1(t0.elapsed().as_secs_f64() * 1e6 / args.functions.clamp(1, 200) as f64),
         "",
     );
     drop(conn);
