@@ -77,6 +77,27 @@ def test_get_function_and_configuration(lam):
     assert by_arn["FunctionName"] == name
 
 
+def test_code_location_downloads_the_package(lam):
+    """Code.Location is a presigned URL, as Lambda's S3 links are: a plain GET fetches the zip."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    name = unique("code")
+    code = zip_function("py_basic")
+    create_function(lam, name=name, code=code, handler="app.hello")
+    location = lam.get_function(FunctionName=name)["Code"]["Location"]
+    assert "X-Amz-Signature=" in location
+    with urllib.request.urlopen(location, timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.read() == code
+    # A tampered link is refused.
+    tampered = location.replace(urllib.parse.quote(name), urllib.parse.quote(name + "x"))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(tampered, timeout=10)
+    assert err.value.code == 403
+
+
 def test_list_functions_pagination(lam):
     prefix = unique("page")
     names = sorted(f"{prefix}-{i}" for i in range(5))

@@ -288,11 +288,22 @@ pub(crate) async fn create_function(
 /// `GetFunction`.
 pub(crate) async fn get_function(api: &Api, name: &str) -> Result<Reply, LambdaError> {
     let record = require(api, name).await?;
-    let location = format!(
+    let mut location = format!(
         "{}/2015-03-31/functions/{}/code",
         api.state.endpoint_url.trim_end_matches('/'),
         name
     );
+    if let (Some(creds), Ok(uri)) = (
+        &api.state.code_url_credentials,
+        location.parse::<http::Uri>(),
+    ) {
+        let params = gust_aws::sigv4::SigningParams {
+            region: &api.state.region,
+            service: "lambda",
+            time: time::OffsetDateTime::now_utc(),
+        };
+        location = gust_aws::sigv4::presign_url(&http::Method::GET, &uri, creds, &params, 600);
+    }
     let resp = GetFunctionResponse {
         configuration: configuration(api, &record),
         code: FunctionCodeLocation {

@@ -64,6 +64,10 @@ pub struct LambdaState {
     /// Delays before each retry of a failed `Event` invocation; its length is the number of
     /// retries. Lambda retries twice, after about one and two minutes.
     pub event_retry_delays: Vec<Duration>,
+    /// Credentials that presign `GetFunction`'s `Code.Location` (valid 10 minutes, like
+    /// Lambda's S3 links), so any HTTP client can download the package; `None` leaves the
+    /// URL unsigned, and the control endpoint then refuses it.
+    pub code_url_credentials: Option<gust_aws::sigv4::Credentials>,
 }
 
 impl LambdaState {

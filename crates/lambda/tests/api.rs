@@ -38,6 +38,7 @@ fn harness_with_delays(delays: Vec<Duration>) -> Harness {
         region: REGION.into(),
         endpoint_url: ENDPOINT.into(),
         event_retry_delays: delays,
+        code_url_credentials: None,
     });
     Harness {
         app: router(state.clone()),

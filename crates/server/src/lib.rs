@@ -235,6 +235,10 @@ pub async fn run(
         region: config.region.clone(),
         endpoint_url: endpoint.clone(),
         event_retry_delays: config.event_retry_delays.clone(),
+        code_url_credentials: Some(gust_aws::sigv4::Credentials {
+            access_key_id: credentials.access_key_id.clone(),
+            secret_access_key: credentials.secret_access_key.clone(),
+        }),
     });
 
     // Provisioned environments come back after a restart.
