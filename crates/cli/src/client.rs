@@ -169,14 +169,8 @@ impl Client {
     }
 }
 
-/// Percent-encodes one path segment (function names are plain, but ARNs carry colons).
+/// Percent-encodes one path segment (function names are plain, but ARNs carry colons), with
+/// SigV4's unreserved set.
 pub fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    gust_aws::sigv4::uri_encode(s)
 }
