@@ -4,11 +4,16 @@
 //! This crate does no I/O and knows nothing of HTTP or SQLite; it only names things and
 //! checks that values are in range.
 
+pub mod api;
 pub mod function;
 pub mod ids;
 pub mod invocation;
 pub mod limits;
 
+pub use api::{
+    ApiDefinition, CorsConfig, FunctionUrlConfig, InvalidApi, PayloadFormat, RouteKey, RouteMethod,
+    RouteSpec, Segment,
+};
 pub use function::{FunctionConfig, FunctionRecord, RuntimeKind, FUNCTION_SCHEMA_VERSION};
 pub use ids::{
     function_arn, new_request_id, now_ms, parse_function_ref, rfc3339_millis, FunctionRef,
