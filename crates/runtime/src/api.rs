@@ -74,6 +74,20 @@ pub trait Invoker: Send + Sync {
     async fn shutdown(&self);
 }
 
+/// Serves raw HTTP requests with functions that speak HTTP themselves (Wasm `wasi:http`
+/// components and WAGI modules): the gateway hands them the request as it came, instead of
+/// an API Gateway event.
+#[async_trait]
+pub trait HttpHandler: Send + Sync {
+    /// Runs `function` on `request` with its limits; a guest error or timeout becomes a 502 /
+    /// 504 response, while a refusal to run (throttling, shutdown) is an [`InvokeError`].
+    async fn handle_http(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, InvokeError>;
+}
+
 /// Settings of the process runtime, chosen by the server.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {

@@ -15,7 +15,7 @@ pub mod process;
 pub mod report;
 mod routing;
 
-pub use api::{InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig};
+pub use api::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig};
 pub use error::RuntimeError;
 pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};
 pub use routing::RoutingInvoker;

@@ -16,7 +16,9 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use gust_model::{FunctionRecord, LogEntry, QueuedEvent, StoredLogEntry};
+use gust_model::{
+    ApiDefinition, FunctionRecord, FunctionUrlConfig, LogEntry, QueuedEvent, StoredLogEntry,
+};
 
 mod code;
 pub mod kv;
@@ -108,6 +110,32 @@ pub trait LogStore: Send + Sync {
     async fn tail_logs(&self, function: &str, limit: usize) -> Result<Vec<StoredLogEntry>>;
     /// Drops a deleted function's lines.
     async fn delete_logs(&self, function: &str) -> Result<()>;
+}
+
+/// HTTP APIs and function URL configurations, which the gateway serves.
+///
+/// The gateway keeps compiled routing tables in memory and rebuilds them when
+/// [`ApiStore::config_generation`] moves, so every write of an API, a function URL or a
+/// function record must advance it.
+#[async_trait]
+pub trait ApiStore: Send + Sync {
+    /// Inserts or replaces the API named `api.name`.
+    async fn put_api(&self, api: &ApiDefinition) -> Result<()>;
+    async fn get_api(&self, name: &str) -> Result<Option<ApiDefinition>>;
+    /// Every API, ordered by name.
+    async fn list_apis(&self) -> Result<Vec<ApiDefinition>>;
+    /// Returns whether it existed.
+    async fn delete_api(&self, name: &str) -> Result<bool>;
+    /// Inserts or replaces the URL configuration of `url.function`.
+    async fn put_function_url(&self, url: &FunctionUrlConfig) -> Result<()>;
+    async fn get_function_url(&self, function: &str) -> Result<Option<FunctionUrlConfig>>;
+    /// Every function URL, ordered by function name.
+    async fn list_function_urls(&self) -> Result<Vec<FunctionUrlConfig>>;
+    /// Returns whether it existed.
+    async fn delete_function_url(&self, function: &str) -> Result<bool>;
+    /// A counter that changes whenever an API, a function URL or a function record is written
+    /// or deleted through this store (cheap: an atomic load).
+    fn config_generation(&self) -> u64;
 }
 
 /// Everything the server needs from a store, as one object.

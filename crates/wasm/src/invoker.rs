@@ -274,6 +274,17 @@ impl WasmInvoker {
 /// Largest response body of a raw HTTP request (`handle_http`).
 const MAX_HTTP_RESPONSE: usize = 32 * 1024 * 1024;
 
+#[async_trait]
+impl gust_runtime::HttpHandler for WasmInvoker {
+    async fn handle_http(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, InvokeError> {
+        WasmInvoker::handle_http(self, function, request).await
+    }
+}
+
 impl Drop for WasmInvoker {
     fn drop(&mut self) {
         if let Some(w) = lock(&self.writer).take() {
