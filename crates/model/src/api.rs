@@ -50,13 +50,33 @@ pub struct CorsConfig {
     pub max_age: Option<u32>,
 }
 
-/// One route of an API: a route key and the function it invokes.
+/// One route of an API: a route key and what answers it, a function or a fixed response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteSpec {
     /// `METHOD /path` (`GET /users/{id}`, `ANY /{proxy+}`) or `$default`.
     pub route_key: String,
-    /// Name of the function that answers.
+    /// Name of the function that answers (empty when `mock` answers).
+    #[serde(default)]
     pub function: String,
+    /// A fixed response the gateway returns itself, like API Gateway's MOCK integration
+    /// (health checks, and the benchmark's no-op route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockResponse>,
+}
+
+/// The response of a MOCK route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MockResponse {
+    #[serde(default = "default_mock_status")]
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn default_mock_status() -> u16 {
+    200
 }
 
 /// A named HTTP API served by the gateway.
@@ -306,11 +326,26 @@ impl ApiDefinition {
                     r.route_key, self.name
                 )));
             }
-            if r.function.is_empty() {
-                return Err(InvalidApi(format!(
-                    "Route \"{}\" names no function",
-                    r.route_key
-                )));
+            match (&r.mock, r.function.is_empty()) {
+                (None, true) => {
+                    return Err(InvalidApi(format!(
+                        "Route \"{}\" names no function (set `function`, or `mock` for a fixed response)",
+                        r.route_key
+                    )))
+                }
+                (Some(_), false) => {
+                    return Err(InvalidApi(format!(
+                        "Route \"{}\" sets both `function` and `mock`; keep one",
+                        r.route_key
+                    )))
+                }
+                (Some(m), true) if !(100..=599).contains(&m.status) => {
+                    return Err(InvalidApi(format!(
+                        "Route \"{}\": mock status {} is not an HTTP status",
+                        r.route_key, m.status
+                    )))
+                }
+                _ => {}
             }
         }
         if let Some(c) = &self.cors {

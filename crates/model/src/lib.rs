@@ -11,8 +11,8 @@ pub mod invocation;
 pub mod limits;
 
 pub use api::{
-    ApiDefinition, CorsConfig, FunctionUrlConfig, InvalidApi, PayloadFormat, RouteKey, RouteMethod,
-    RouteSpec, Segment,
+    ApiDefinition, CorsConfig, FunctionUrlConfig, InvalidApi, MockResponse, PayloadFormat,
+    RouteKey, RouteMethod, RouteSpec, Segment,
 };
 pub use function::{FunctionConfig, FunctionRecord, RuntimeKind, FUNCTION_SCHEMA_VERSION};
 pub use ids::{
