@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod manifest;
 mod package;
+mod sdk;
 
 use std::path::PathBuf;
 
@@ -77,12 +78,22 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Manage the AWS SDKs functions can use without bundling them (boto3, AWS SDK for JS v3).
+    #[command(subcommand)]
+    Sdk(SdkCommand),
     /// Delete a function.
     Rm {
         name: String,
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum SdkCommand {
+    /// Install (or upgrade) boto3 and the AWS SDK for JavaScript v3 into <data-dir>/sdk with
+    /// pip and npm.
+    Install(sdk::InstallArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -118,6 +129,7 @@ fn main() -> std::process::ExitCode {
                 lines,
                 target,
             } => commands::logs(&target.data_dir, &name, follow, lines).await,
+            Command::Sdk(SdkCommand::Install(args)) => sdk::install(args),
             Command::Rm { name, target } => commands::rm(&target.data_dir, &name).await,
         }
     });

@@ -106,4 +106,9 @@ pub struct RuntimeConfig {
     pub platform_env: BTreeMap<String, String>,
     /// Region reported in ARNs and `AWS_REGION`.
     pub region: String,
+    /// The AWS SDKs Lambda's managed runtimes include (boto3 for Python, the SDK for
+    /// JavaScript v3 for Node), as `gust sdk install` lays them out: `python/` is appended to
+    /// `PYTHONPATH` and `node/node_modules` to `NODE_PATH`, after the function's own code, so a
+    /// function that bundles its own SDK still gets that one, as on Lambda.
+    pub sdk_dir: Option<PathBuf>,
 }

@@ -202,6 +202,7 @@ fn config(work_dir: &Path) -> RuntimeConfig {
             ("OVERRIDDEN".to_string(), "platform".to_string()),
         ]),
         region: "us-east-1".into(),
+        sdk_dir: None,
     }
 }
 
@@ -1299,4 +1300,62 @@ async fn bench_warm_and_cold() {
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn sdk_dir_is_importable_after_the_functions_own_code() {
+    let sdk = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(sdk.path().join("python")).unwrap();
+    std::fs::write(
+        sdk.path().join("python/platform_sdk.py"),
+        "WHO = 'platform'\n",
+    )
+    .unwrap();
+    std::fs::write(sdk.path().join("python/bundled.py"), "WHO = 'platform'\n").unwrap();
+    let nm = sdk.path().join("node/node_modules/platform-sdk");
+    std::fs::create_dir_all(&nm).unwrap();
+    std::fs::write(nm.join("index.js"), "module.exports = 'platform';\n").unwrap();
+    let sdk_path = sdk.path().to_path_buf();
+    let fx = fixture_with(move |c| c.sdk_dir = Some(sdk_path));
+
+    // Python: the SDK dir is on sys.path, but a module the function bundles wins.
+    fx.code(
+        "py-sdk",
+        &[
+            ("bundled.py", "WHO = 'function'\n"),
+            (
+                "app.py",
+                "import platform_sdk, bundled\n\
+                 def handler(event, context):\n    return [platform_sdk.WHO, bundled.WHO]\n",
+            ),
+        ],
+    );
+    let f = record("py-sdk", "python3.11", "py-sdk", "app.handler");
+    let r = fx.invoke(&f, json!({})).await.unwrap();
+    assert_eq!(
+        r.function_error,
+        None,
+        "{}",
+        String::from_utf8_lossy(&r.payload)
+    );
+    assert_eq!(body(&r), json!(["platform", "function"]));
+
+    // Node: require() finds packages in the SDK's node_modules.
+    fx.code(
+        "node-sdk",
+        &[(
+            "index.js",
+            "exports.handler = async () => require('platform-sdk');\n",
+        )],
+    );
+    let f = record("node-sdk", "nodejs20.x", "node-sdk", "index.handler");
+    let r = fx.invoke(&f, json!({})).await.unwrap();
+    assert_eq!(
+        r.function_error,
+        None,
+        "{}",
+        String::from_utf8_lossy(&r.payload)
+    );
+    assert_eq!(body(&r), json!("platform"));
+    fx.finish().await;
 }

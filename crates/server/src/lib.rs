@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub event_retry_delays: Vec<Duration>,
     /// How often expired items (DynamoDB TTL) are looked for and deleted.
     pub ttl_sweep_interval: Duration,
+    /// The AWS SDKs functions can import without bundling them (`gust sdk install` fills it);
+    /// `None` means `<data_dir>/sdk`.
+    pub sdk_dir: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -57,6 +60,7 @@ impl ServerConfig {
             region: gust_model::DEFAULT_REGION.to_string(),
             event_retry_delays: vec![Duration::from_secs(60), Duration::from_secs(120)],
             ttl_sweep_interval: Duration::from_secs(1),
+            sdk_dir: None,
         }
     }
 }
@@ -92,6 +96,30 @@ pub struct Started {
     pub python: Option<PathBuf>,
     pub node: Option<PathBuf>,
     pub functions: usize,
+    /// The SDK directory functions get, and what it holds.
+    pub sdk: SdkStatus,
+}
+
+/// Which AWS SDKs functions can import from the platform's SDK directory.
+#[derive(Debug, Clone)]
+pub struct SdkStatus {
+    pub dir: PathBuf,
+    /// boto3 is in `<dir>/python`.
+    pub python: bool,
+    /// `@aws-sdk/client-dynamodb` is in `<dir>/node/node_modules`.
+    pub node: bool,
+}
+
+impl SdkStatus {
+    pub fn of(dir: PathBuf) -> SdkStatus {
+        SdkStatus {
+            python: dir.join("python/boto3/__init__.py").is_file(),
+            node: dir
+                .join("node/node_modules/@aws-sdk/client-dynamodb/package.json")
+                .is_file(),
+            dir,
+        }
+    }
 }
 
 struct Lookup(RootCredentials);
@@ -200,6 +228,10 @@ pub async fn run(
 
     let python = config.python.clone().or_else(resolve_python);
     let node = config.node.clone().or_else(resolve_node);
+    let sdk_dir = config
+        .sdk_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("sdk"));
     let mut platform_env = std::collections::BTreeMap::new();
     platform_env.insert("AWS_ENDPOINT_URL".to_string(), endpoint.clone());
     platform_env.insert(
@@ -218,6 +250,7 @@ pub async fn run(
         idle_timeout: config.idle_timeout,
         platform_env,
         region: config.region.clone(),
+        sdk_dir: Some(sdk_dir.clone()),
     };
     let process = gust_runtime::ProcessInvoker::new(runtime_config, store.clone(), store.clone())
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
@@ -301,6 +334,7 @@ pub async fn run(
         python,
         node,
         functions,
+        sdk: SdkStatus::of(sdk_dir),
     });
 
     let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);

@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// Delays in milliseconds before the retries of a failed asynchronous invocation.
     #[arg(long, value_delimiter = ',', default_value = "60000,120000")]
     event_retry_delays_ms: Vec<u64>,
+    /// AWS SDKs functions can import without bundling them, as `gust sdk install` lays them
+    /// out (default: <data-dir>/sdk).
+    #[arg(long, env = "GUST_SDK_DIR")]
+    sdk_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -66,6 +70,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     config.python = args.python;
     config.node = args.node;
     config.region = args.region;
+    config.sdk_dir = args.sdk_dir;
     config.event_retry_delays = args
         .event_retry_delays_ms
         .iter()
@@ -102,6 +107,19 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
                 node = %interp(&s.node),
                 "gust is ready"
             );
+            if !s.sdk.python || !s.sdk.node {
+                let missing = match (s.sdk.python, s.sdk.node) {
+                    (false, false) => "boto3 and the AWS SDK for JavaScript",
+                    (false, true) => "boto3",
+                    _ => "the AWS SDK for JavaScript",
+                };
+                eprintln!(
+                    "note: functions can't use {missing} unless they bundle it ({} has none); \
+                     install it once with: gust sdk install --data-dir {}",
+                    s.sdk.dir.display(),
+                    data_dir.display()
+                );
+            }
             eprintln!(
                 "gust is up at {}; point AWS tools at it with: eval \"$(gust env --data-dir {})\"",
                 s.endpoint,

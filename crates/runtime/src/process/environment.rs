@@ -473,6 +473,12 @@ fn environment_variables(
     }
     let now = time::OffsetDateTime::now_utc();
     let path = |p: &Path| p.to_string_lossy().into_owned();
+    let sdk = ctx.config.sdk_dir.as_deref();
+    // The function's own directory first: what it bundles wins over the platform's SDK.
+    let search_path = |first: &Path, then: Option<PathBuf>| match then {
+        Some(then) if then.is_dir() => format!("{}:{}", path(first), path(&then)),
+        _ => path(first),
+    };
     let mut set = |k: &str, v: String| {
         vars.insert(k.to_string(), v);
     };
@@ -510,13 +516,22 @@ fn environment_variables(
     match kind {
         RuntimeKind::Python { .. } => {
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", cfg.runtime));
-            set("PYTHONPATH", path(code_dir));
+            set(
+                "PYTHONPATH",
+                search_path(code_dir, sdk.map(|d| d.join("python"))),
+            );
             set("PYTHONUNBUFFERED", "1".into());
             set("PYTHONDONTWRITEBYTECODE", "1".into());
         }
         RuntimeKind::Node { .. } => {
             set("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", cfg.runtime));
-            set("NODE_PATH", path(&code_dir.join("node_modules")));
+            set(
+                "NODE_PATH",
+                search_path(
+                    &code_dir.join("node_modules"),
+                    sdk.map(|d| d.join("node").join("node_modules")),
+                ),
+            );
         }
         RuntimeKind::Provided | RuntimeKind::Wasm => {
             vars.remove("AWS_EXECUTION_ENV");
