@@ -7,6 +7,10 @@
 //! Function code lives beside it as files (`code/<hex sha256>.zip` and the unpacked
 //! `code/<hex sha256>/` directory), fsynced before the write that references them.
 //!
+//! HTTP APIs and function URLs ([`ApiStore`]) are JSON documents in their own tables, like
+//! function records; the gateway watches [`ApiStore::config_generation`] to know when to
+//! reload them.
+//!
 //! [`kv`] adds ordered key-value spaces (range scans, write closures run atomically on the
 //! writer thread) for services that keep their own records, such as the tables service.
 //!
@@ -60,7 +64,8 @@ pub trait FunctionStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<FunctionRecord>>;
-    /// Returns whether a function was deleted.
+    /// Returns whether a function was deleted. Its function URL (see [`ApiStore`]) goes with
+    /// it, in the same transaction.
     async fn delete_function(&self, name: &str) -> Result<bool>;
 }
 
@@ -134,13 +139,15 @@ pub trait ApiStore: Send + Sync {
     /// Returns whether it existed.
     async fn delete_function_url(&self, function: &str) -> Result<bool>;
     /// A counter that changes whenever an API, a function URL or a function record is written
-    /// or deleted through this store (cheap: an atomic load).
+    /// or deleted through this store (cheap: an atomic load). It moves after the write is
+    /// committed, so a reader that sees the new value also reads the new data. It lives in
+    /// memory only and never is 0.
     fn config_generation(&self) -> u64;
 }
 
 /// Everything the server needs from a store, as one object.
-pub trait Store: FunctionStore + CodeStore + EventQueue + LogStore {}
-impl<T: FunctionStore + CodeStore + EventQueue + LogStore> Store for T {}
+pub trait Store: FunctionStore + CodeStore + EventQueue + LogStore + ApiStore {}
+impl<T: FunctionStore + CodeStore + EventQueue + LogStore + ApiStore> Store for T {}
 
 /// Options of the embedded store.
 #[derive(Debug, Clone)]

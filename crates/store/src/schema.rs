@@ -6,10 +6,15 @@
 //! written by a newer build is refused rather than guessed at.
 //!
 //! Function records are stored as the JSON of [`FunctionRecord`], which carries its own
-//! `schema_version`; [`decode_record`] upgrades older layouts when they are read.
+//! `schema_version`; [`decode_record`] upgrades older layouts when they are read. APIs and
+//! function URLs are stored the same way ([`ApiDefinition`], [`FunctionUrlConfig`], both at
+//! [`API_SCHEMA_VERSION`]) and read through [`decode_document`].
 
-use gust_model::{FunctionRecord, FUNCTION_SCHEMA_VERSION};
+use gust_model::api::API_SCHEMA_VERSION;
+use gust_model::{ApiDefinition, FunctionRecord, FunctionUrlConfig, FUNCTION_SCHEMA_VERSION};
 use rusqlite::Connection;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::{Result, StoreError};
 
@@ -62,6 +67,18 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     ",
+    // 2 -> 3: HTTP APIs and function URLs (JSON documents with their own schema_version).
+    "
+    CREATE TABLE apis (
+        name   TEXT PRIMARY KEY NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE function_urls (
+        function TEXT PRIMARY KEY NOT NULL,
+        url_id   TEXT NOT NULL UNIQUE,
+        record   TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.
@@ -112,6 +129,52 @@ pub(crate) fn decode_record(name: &str, json: &str) -> Result<FunctionRecord> {
     Ok(record)
 }
 
+/// Serializes an API or function URL document for storage.
+pub(crate) fn encode_document(what: &str, doc: &impl Serialize) -> Result<String> {
+    serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(format!("encoding {what}: {e}")))
+}
+
+/// A persisted API or function URL document: what it is called in errors, and how to stamp
+/// the current schema version on it once read.
+pub(crate) trait Document: DeserializeOwned {
+    const KIND: &'static str;
+    fn set_schema_version(&mut self, v: u32);
+}
+
+impl Document for ApiDefinition {
+    const KIND: &'static str = "API";
+    fn set_schema_version(&mut self, v: u32) {
+        self.schema_version = v;
+    }
+}
+
+impl Document for FunctionUrlConfig {
+    const KIND: &'static str = "function URL of";
+    fn set_schema_version(&mut self, v: u32) {
+        self.schema_version = v;
+    }
+}
+
+/// Parses a stored API or function URL, refusing layouts newer than this build.
+pub(crate) fn decode_document<T: Document>(key: &str, json: &str) -> Result<T> {
+    let corrupt =
+        |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{} {key}: {e}", T::KIND));
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| corrupt(&e))?;
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if version > u64::from(API_SCHEMA_VERSION) {
+        return Err(corrupt(&format!(
+            "record schema version {version} is newer than this build supports ({API_SCHEMA_VERSION})"
+        )));
+    }
+    // Version 1 is the first persisted layout; later upgrades rewrite `value` here.
+    let mut doc: T = serde_json::from_value(value).map_err(|e| corrupt(&e))?;
+    doc.set_schema_version(API_SCHEMA_VERSION);
+    Ok(doc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +196,20 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .expect("set");
         assert!(matches!(migrate(&mut conn), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn refuses_newer_documents() {
+        let json = format!(
+            r#"{{"schema_version": {}, "name": "a"}}"#,
+            API_SCHEMA_VERSION + 1
+        );
+        assert!(matches!(
+            decode_document::<ApiDefinition>("a", &json),
+            Err(StoreError::Corrupt(_))
+        ));
+        let api: ApiDefinition = decode_document("a", r#"{"name":"a"}"#).expect("old layout");
+        assert_eq!(api.schema_version, API_SCHEMA_VERSION);
     }
 
     #[test]

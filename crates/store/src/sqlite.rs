@@ -9,20 +9,24 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gust_model::{FunctionRecord, LogEntry, LogStream, QueuedEvent, StoredLogEntry};
+use gust_model::{
+    ApiDefinition, FunctionRecord, FunctionUrlConfig, LogEntry, LogStream, QueuedEvent,
+    StoredLogEntry,
+};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::schema::{decode_record, encode_record};
+use crate::schema::{decode_document, decode_record, encode_document, encode_record};
 use crate::writer::{self, Counters, Msg, WriterState};
 use crate::{
-    code, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError, StoreOptions,
+    code, ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError,
+    StoreOptions,
 };
 
 /// Idle read connections kept open; more are opened on demand and closed after use.
@@ -64,6 +68,9 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
+    /// [`ApiStore::config_generation`]: advanced after every committed (or failed) write of an
+    /// API, a function URL or a function record. Starts at 1, so 0 can mean "never seen".
+    config_generation: AtomicU64,
     /// Held for the life of the store; the lock is released when the file is closed.
     _lock: File,
 }
@@ -193,6 +200,7 @@ impl SqliteStore {
                 thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 counters,
+                config_generation: AtomicU64::new(1),
                 _lock: lock,
             }),
         })
@@ -256,6 +264,18 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// A write of routing configuration (function, API or URL): the generation moves once the
+    /// write is settled, so whoever sees the new generation also sees the write.
+    async fn config_write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
+    {
+        let result = self.write(op).await;
+        self.inner.config_generation.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
     /// Queues a job for the writer thread.
     pub(crate) fn submit(&self, job: writer::Job) -> Result<()> {
         let sender = self.inner.sender.read().map_err(|_| StoreError::Closed)?;
@@ -301,7 +321,7 @@ impl FunctionStore for SqliteStore {
     async fn put_function(&self, record: &FunctionRecord) -> Result<()> {
         let name = record.config.name.clone();
         let json = encode_record(record)?;
-        self.write(move |conn, _| {
+        self.config_write(move |conn, _| {
             conn.prepare_cached("INSERT OR REPLACE INTO functions (name, record) VALUES (?1, ?2)")?
                 .execute(params![name, json])?;
             Ok(())
@@ -312,7 +332,7 @@ impl FunctionStore for SqliteStore {
     async fn create_function(&self, record: &FunctionRecord) -> Result<bool> {
         let name = record.config.name.clone();
         let json = encode_record(record)?;
-        self.write(move |conn, _| {
+        self.config_write(move |conn, _| {
             let n = conn
                 .prepare_cached("INSERT OR IGNORE INTO functions (name, record) VALUES (?1, ?2)")?
                 .execute(params![name, json])?;
@@ -359,13 +379,127 @@ impl FunctionStore for SqliteStore {
 
     async fn delete_function(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        self.write(move |conn, _| {
+        self.config_write(move |conn, _| {
             let n = conn
                 .prepare_cached("DELETE FROM functions WHERE name = ?1")?
+                .execute([&name])?;
+            // A function URL dies with its function, in the same transaction.
+            conn.prepare_cached("DELETE FROM function_urls WHERE function = ?1")?
                 .execute([&name])?;
             Ok(n > 0)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ApiStore for SqliteStore {
+    async fn put_api(&self, api: &ApiDefinition) -> Result<()> {
+        let name = api.name.clone();
+        let json = encode_document("API", api)?;
+        self.config_write(move |conn, _| {
+            conn.prepare_cached("INSERT OR REPLACE INTO apis (name, record) VALUES (?1, ?2)")?
+                .execute(params![name, json])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_api(&self, name: &str) -> Result<Option<ApiDefinition>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            let json: Option<String> = conn
+                .prepare_cached("SELECT record FROM apis WHERE name = ?1")?
+                .query_row([&name], |r| r.get(0))
+                .optional()?;
+            json.map(|j| decode_document(&name, &j)).transpose()
+        })
+        .await
+    }
+
+    async fn list_apis(&self) -> Result<Vec<ApiDefinition>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT name, record FROM apis ORDER BY name")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, json) = row?;
+                out.push(decode_document(&name, &json)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_api(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.config_write(move |conn, _| {
+            let n = conn
+                .prepare_cached("DELETE FROM apis WHERE name = ?1")?
+                .execute([&name])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn put_function_url(&self, url: &FunctionUrlConfig) -> Result<()> {
+        let function = url.function.clone();
+        let url_id = url.url_id.clone();
+        let json = encode_document("function URL", url)?;
+        self.config_write(move |conn, _| {
+            conn.prepare_cached(
+                // Not `OR REPLACE`: a url_id taken by another function must fail, not evict it.
+                "INSERT INTO function_urls (function, url_id, record) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (function) DO UPDATE SET url_id = excluded.url_id, record = excluded.record",
+            )?
+            .execute(params![function, url_id, json])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_function_url(&self, function: &str) -> Result<Option<FunctionUrlConfig>> {
+        let function = function.to_string();
+        self.read(move |conn| {
+            let json: Option<String> = conn
+                .prepare_cached("SELECT record FROM function_urls WHERE function = ?1")?
+                .query_row([&function], |r| r.get(0))
+                .optional()?;
+            json.map(|j| decode_document(&function, &j)).transpose()
+        })
+        .await
+    }
+
+    async fn list_function_urls(&self) -> Result<Vec<FunctionUrlConfig>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT function, record FROM function_urls ORDER BY function")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (function, json) = row?;
+                out.push(decode_document(&function, &json)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_function_url(&self, function: &str) -> Result<bool> {
+        let function = function.to_string();
+        self.config_write(move |conn, _| {
+            let n = conn
+                .prepare_cached("DELETE FROM function_urls WHERE function = ?1")?
+                .execute([&function])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    fn config_generation(&self) -> u64 {
+        self.inner.config_generation.load(Ordering::Acquire)
     }
 }
 

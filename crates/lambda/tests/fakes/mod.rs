@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use gust_model::{FunctionRecord, LogEntry, QueuedEvent, StoredLogEntry};
+use gust_model::{
+    ApiDefinition, FunctionRecord, FunctionUrlConfig, LogEntry, QueuedEvent, StoredLogEntry,
+};
 use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, Invoker};
-use gust_store::{CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError};
+use gust_store::{ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError};
 use sha2::Digest as _;
 
 #[derive(Default)]
@@ -20,9 +22,12 @@ struct Inner {
     /// Queued events in enqueue order, with their lease expiry.
     events: Vec<(QueuedEvent, i64)>,
     logs: Vec<StoredLogEntry>,
+    apis: BTreeMap<String, ApiDefinition>,
+    urls: BTreeMap<String, FunctionUrlConfig>,
+    generation: u64,
 }
 
-/// The four store traits over maps; code files go to a temporary directory.
+/// The store traits over maps; code files go to a temporary directory.
 pub struct MemStore {
     inner: Mutex<Inner>,
     dir: tempfile::TempDir,
@@ -49,13 +54,16 @@ impl MemStore {
 #[async_trait]
 impl FunctionStore for MemStore {
     async fn put_function(&self, record: &FunctionRecord) -> Result<()> {
-        self.lock()
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner
             .functions
             .insert(record.config.name.clone(), record.clone());
         Ok(())
     }
     async fn create_function(&self, record: &FunctionRecord) -> Result<bool> {
         let mut inner = self.lock();
+        inner.generation += 1;
         if inner.functions.contains_key(&record.config.name) {
             return Ok(false);
         }
@@ -82,7 +90,51 @@ impl FunctionStore for MemStore {
             .collect())
     }
     async fn delete_function(&self, name: &str) -> Result<bool> {
-        Ok(self.lock().functions.remove(name).is_some())
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.urls.remove(name);
+        Ok(inner.functions.remove(name).is_some())
+    }
+}
+
+#[async_trait]
+impl ApiStore for MemStore {
+    async fn put_api(&self, api: &ApiDefinition) -> Result<()> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.apis.insert(api.name.clone(), api.clone());
+        Ok(())
+    }
+    async fn get_api(&self, name: &str) -> Result<Option<ApiDefinition>> {
+        Ok(self.lock().apis.get(name).cloned())
+    }
+    async fn list_apis(&self) -> Result<Vec<ApiDefinition>> {
+        Ok(self.lock().apis.values().cloned().collect())
+    }
+    async fn delete_api(&self, name: &str) -> Result<bool> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        Ok(inner.apis.remove(name).is_some())
+    }
+    async fn put_function_url(&self, url: &FunctionUrlConfig) -> Result<()> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.urls.insert(url.function.clone(), url.clone());
+        Ok(())
+    }
+    async fn get_function_url(&self, function: &str) -> Result<Option<FunctionUrlConfig>> {
+        Ok(self.lock().urls.get(function).cloned())
+    }
+    async fn list_function_urls(&self) -> Result<Vec<FunctionUrlConfig>> {
+        Ok(self.lock().urls.values().cloned().collect())
+    }
+    async fn delete_function_url(&self, function: &str) -> Result<bool> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        Ok(inner.urls.remove(function).is_some())
+    }
+    fn config_generation(&self) -> u64 {
+        self.lock().generation + 1
     }
 }
 
