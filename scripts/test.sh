@@ -87,6 +87,28 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+step "AWS SDKs for functions (gust sdk install)"
+# What Lambda's managed runtimes include and functions import without bundling: boto3 and
+# the SDK for JavaScript v3. `gust sdk install` lays them out; `gust up` reads GUST_SDK_DIR.
+# Pinned, and cached under .cache by the hash of the pins.
+SDK_PY_PINS=(boto3==1.44.8)
+SDK_NODE_PINS=(@aws-sdk/client-dynamodb@3.1169.0 @aws-sdk/lib-dynamodb@3.1169.0)
+SDK_HASH="$( (echo "${SDK_PY_PINS[@]}" "${SDK_NODE_PINS[@]}"; node --version) | sha256sum | cut -c1-16)"
+SDK_DIR="$ROOT/.cache/sdk-$SDK_HASH"
+mkdir -p .cache && [ -f .cache/.gitignore ] || echo '*' > .cache/.gitignore
+if [ ! -f "$SDK_DIR/.complete" ]; then
+    rm -rf "$SDK_DIR"
+    args=(--dir "$SDK_DIR" --python "$VENV/bin/python")
+    for p in "${SDK_PY_PINS[@]}"; do args+=(--python-package "$p"); done
+    for p in "${SDK_NODE_PINS[@]}"; do args+=(--node-package "$p"); done
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/gust" sdk install "${args[@]}"
+    touch "$SDK_DIR/.complete"
+else
+    note "cached in $SDK_DIR"
+fi
+export GUST_SDK_DIR="$SDK_DIR"
+
+# ---------------------------------------------------------------------------
 step "aws-lambda-ric (npm) in tests/e2e/node"
 # aws-lambda-ric 3.3.0 (the last for Node 20) compiles native code (cmake,
 # autoconf, automake, libtool, g++): about 1.5 minutes, so the result is cached
