@@ -129,6 +129,9 @@ def default_up_args() -> list[str]:
         args += ["--node", real_node()]
     if up_supports(EVENT_RETRY_FLAG):
         args += [EVENT_RETRY_FLAG, EVENT_RETRY_DELAYS]
+    if up_supports("--gateway"):
+        # Servers run side by side: each gateway on its own ephemeral port.
+        args += ["--gateway", "127.0.0.1:0"]
     return args
 
 
@@ -147,6 +150,7 @@ class GustServer:
         self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.endpoint: str | None = None
+        self.gateway: str | None = None
         self.pid: int | None = None
         self.ready_seconds: float | None = None
         self.generation = 0
@@ -207,6 +211,8 @@ class GustServer:
             time.sleep(0.002)
         self.ready_seconds = time.monotonic() - started
         self.endpoint = info["endpoint"].rstrip("/")
+        # The gateway's base URL (application traffic), when this build has one.
+        self.gateway = (info.get("gateway") or "").rstrip("/") or None
         self.pid = info.get("pid")
         return self
 
