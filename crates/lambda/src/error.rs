@@ -29,6 +29,15 @@ pub enum LambdaError {
     /// 409 `ResourceConflictException` from `CreateFunction`; carries the name.
     #[error("Function already exist: {0}")]
     FunctionExists(String),
+    /// 400 `ValidationException`: a member breaks its model constraint (enum, range, pattern).
+    #[error("{0}")]
+    Validation(String),
+    /// 404 `ResourceNotFoundException` with a message of its own (function URLs, APIs).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `ResourceConflictException` with a message of its own (function URLs, APIs).
+    #[error("{0}")]
+    Conflict(String),
     /// 412 `PreconditionFailedException`: `RevisionId` is stale.
     #[error("{}", REVISION_MISMATCH)]
     RevisionMismatch,
@@ -69,7 +78,11 @@ impl LambdaError {
             LambdaError::InvalidParameter(_) => "InvalidParameterValueException",
             LambdaError::Serialization(_) => "SerializationException",
             LambdaError::FunctionNotFound(_) => "ResourceNotFoundException",
-            LambdaError::FunctionExists(_) => "ResourceConflictException",
+            LambdaError::FunctionExists(_) | LambdaError::Conflict(_) => {
+                "ResourceConflictException"
+            }
+            LambdaError::Validation(_) => "ValidationException",
+            LambdaError::NotFound(_) => "ResourceNotFoundException",
             LambdaError::RevisionMismatch => "PreconditionFailedException",
             LambdaError::TooLarge { code, .. } => code,
             LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
@@ -84,9 +97,10 @@ impl LambdaError {
         match self {
             LambdaError::InvalidParameter(_)
             | LambdaError::Serialization(_)
+            | LambdaError::Validation(_)
             | LambdaError::InvalidRequestContent(_) => 400,
-            LambdaError::FunctionNotFound(_) => 404,
-            LambdaError::FunctionExists(_) => 409,
+            LambdaError::FunctionNotFound(_) | LambdaError::NotFound(_) => 404,
+            LambdaError::FunctionExists(_) | LambdaError::Conflict(_) => 409,
             LambdaError::RevisionMismatch => 412,
             LambdaError::TooLarge { .. } => 413,
             LambdaError::Throttled { .. } => 429,
@@ -105,11 +119,17 @@ impl LambdaError {
         if matches!(
             self,
             LambdaError::FunctionNotFound(_)
+                | LambdaError::NotFound(_)
+                | LambdaError::Conflict(_)
                 | LambdaError::InvalidRuntime(_)
                 | LambdaError::ShuttingDown
                 | LambdaError::Internal(_)
         ) {
             e = e.with_field("Message", Value::from(message));
+        }
+        if matches!(self, LambdaError::NotFound(_) | LambdaError::Conflict(_)) {
+            // Lambda tags client mistakes with `Type: User` on these shapes.
+            e = e.with_field("Type", Value::from("User"));
         }
         if let LambdaError::Throttled { reason } = self {
             e = e.with_field("Reason", Value::from(*reason));

@@ -7,8 +7,9 @@
 //!
 //! - [`request`]: every HTTP request becomes one typed [`request::Operation`] in one place
 //!   (path parameters, query, headers, body limits, JSON decoding);
-//! - `handlers` (management operations) and `invoke` (`Invoke`): plain async functions, one
-//!   per operation, that take a typed input and return a typed output or a [`LambdaError`];
+//! - `handlers` (management operations), `urls` (function URLs), `apis` (the APIs extension)
+//!   and `invoke` (`Invoke`): plain async functions, one per operation, that take a typed
+//!   input and return a typed output or a [`LambdaError`];
 //! - [`wire`]: the JSON shapes Lambda sends and receives;
 //! - [`error`]: [`LambdaError`], which knows each failure's AWS code, status and message and
 //!   renders through [`gust_aws::error::AwsError`];
@@ -24,9 +25,17 @@
 //! - `GET /gust/v1/functions/{name}/logs?after=<seq>&limit=<n>` (or `?tail=<n>`) returns
 //!   `{"events":[{"seq","ts_ms","request_id","stream","message"}…]}` so the CLI can show and
 //!   follow logs without a CloudWatch Logs API.
+//! - `PUT`/`GET`/`DELETE /gust/v1/apis/{name}` and `GET /gust/v1/apis` manage the HTTP APIs
+//!   the gateway serves (`apis`: a JSON [`gust_model::ApiDefinition`] in and out; the list is
+//!   `{"apis":[…]}`).
+//!
+//! Function URLs (`/2021-10-31/functions/{name}/url[s]`, module `urls`) are Lambda's own
+//! API; the gateway serves them.
 //!
 //! `DeleteFunction` keeps the function's log lines, as Lambda keeps its CloudWatch log group;
-//! the store's retention trims them.
+//! the store's retention trims them. It deletes the function's URL (the store does so in the
+//! same transaction) but not the API routes that name it: those answer with an error until the
+//! function is back or the API changes.
 //!
 //! This crate does not verify signatures (the server puts SigV4 in front of [`router`]), does
 //! not run code (it calls the [`gust_runtime::Invoker`]) and does not choose a store.
@@ -40,14 +49,17 @@ use axum::Router;
 use gust_model::FunctionRecord;
 use tokio::sync::Notify;
 
+mod apis;
 pub mod error;
 mod handlers;
 mod invoke;
 pub mod request;
+mod urls;
 pub mod wire;
 mod worker;
 
 pub use error::LambdaError;
+pub use urls::new_url_id;
 pub use worker::spawn_event_worker;
 
 use request::Route;
@@ -68,6 +80,10 @@ pub struct LambdaState {
     /// Lambda's S3 links), so any HTTP client can download the package; `None` leaves the
     /// URL unsigned, and the control endpoint then refuses it.
     pub code_url_credentials: Option<gust_aws::sigv4::Credentials>,
+    /// Public base URL of the API gateway, e.g. `http://127.0.0.1:8080`: function URLs are
+    /// reported as `{gateway_url}/lambda-url/{url_id}/`. `None` reports Lambda's own form,
+    /// `https://{url_id}.lambda-url.{region}.on.aws/`.
+    pub gateway_url: Option<String>,
 }
 
 impl LambdaState {
@@ -225,5 +241,24 @@ pub fn router(state: Arc<LambdaState>) -> Router {
         .route(
             "/gust/v1/functions/{FunctionName}/logs",
             get(r(Route::ReadLogs)),
+        )
+        .route(
+            "/2021-10-31/functions/{FunctionName}/url",
+            post(r(Route::CreateFunctionUrlConfig))
+                .get(r(Route::GetFunctionUrlConfig))
+                .put(r(Route::UpdateFunctionUrlConfig))
+                .delete(r(Route::DeleteFunctionUrlConfig)),
+        )
+        .route(
+            "/2021-10-31/functions/{FunctionName}/urls",
+            get(r(Route::ListFunctionUrlConfigs)),
+        )
+        .route("/gust/v1/apis", get(r(Route::ListApis)))
+        .route("/gust/v1/apis/", get(r(Route::ListApis)))
+        .route(
+            "/gust/v1/apis/{ApiName}",
+            put(r(Route::PutApi))
+                .get(r(Route::GetApi))
+                .delete(r(Route::DeleteApi)),
         )
 }

@@ -18,10 +18,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::LambdaError;
 use crate::wire::{
-    Concurrency, CreateFunctionRequest, TagResourceRequest, UpdateFunctionCodeRequest,
-    UpdateFunctionConfigurationRequest,
+    Concurrency, CreateFunctionRequest, FunctionUrlConfigRequest, TagResourceRequest,
+    UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
 };
-use crate::{handlers, invoke, Api};
+use crate::{apis, handlers, invoke, urls, Api};
 
 /// Largest `CreateFunction` / `UpdateFunctionCode` body: a 50 MB zip in base64 plus the JSON
 /// around it. The number is the one Lambda names in its 413 message.
@@ -49,6 +49,15 @@ pub enum Route {
     ListTags,
     GetAccountSettings,
     ReadLogs,
+    CreateFunctionUrlConfig,
+    GetFunctionUrlConfig,
+    UpdateFunctionUrlConfig,
+    DeleteFunctionUrlConfig,
+    ListFunctionUrlConfigs,
+    PutApi,
+    GetApi,
+    ListApis,
+    DeleteApi,
 }
 
 /// `Invoke`'s `X-Amz-Invocation-Type`.
@@ -129,6 +138,42 @@ pub enum Operation {
         limit: usize,
         tail: bool,
     },
+    /// `qualifier` is an alias name (checked against the model's pattern; `$LATEST` and
+    /// version numbers were refused), which Gust never has.
+    CreateFunctionUrlConfig {
+        name: String,
+        qualifier: Option<String>,
+        input: FunctionUrlConfigRequest,
+    },
+    GetFunctionUrlConfig {
+        name: String,
+        qualifier: Option<String>,
+    },
+    UpdateFunctionUrlConfig {
+        name: String,
+        qualifier: Option<String>,
+        input: FunctionUrlConfigRequest,
+    },
+    DeleteFunctionUrlConfig {
+        name: String,
+        qualifier: Option<String>,
+    },
+    ListFunctionUrlConfigs {
+        name: String,
+        marker: Option<String>,
+    },
+    /// Gust extension: store an API definition (the raw JSON body).
+    PutApi {
+        name: String,
+        body: Bytes,
+    },
+    GetApi {
+        name: String,
+    },
+    ListApis,
+    DeleteApi {
+        name: String,
+    },
 }
 
 type BoxResponse = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -189,6 +234,29 @@ async fn dispatch(api: &Api, op: Operation, request_id: &str) -> Result<Response
             limit,
             tail,
         } => handlers::read_logs(api, &name, after, limit, tail).await?,
+        O::CreateFunctionUrlConfig {
+            name,
+            qualifier,
+            input,
+        } => urls::create(api, &name, qualifier.as_deref(), input).await?,
+        O::GetFunctionUrlConfig { name, qualifier } => {
+            urls::get(api, &name, qualifier.as_deref()).await?
+        }
+        O::UpdateFunctionUrlConfig {
+            name,
+            qualifier,
+            input,
+        } => urls::update(api, &name, qualifier.as_deref(), input).await?,
+        O::DeleteFunctionUrlConfig { name, qualifier } => {
+            urls::delete(api, &name, qualifier.as_deref()).await?
+        }
+        O::ListFunctionUrlConfigs { name, marker } => {
+            urls::list(api, &name, marker.as_deref()).await?
+        }
+        O::PutApi { name, body } => apis::put(api, &name, body).await?,
+        O::GetApi { name } => apis::get(api, &name).await?,
+        O::ListApis => apis::list(api).await?,
+        O::DeleteApi { name } => apis::delete(api, &name).await?,
     };
     Ok(resp.into_response(request_id))
 }
@@ -383,6 +451,77 @@ impl Operation {
                     tail,
                 }
             }
+            Route::CreateFunctionUrlConfig | Route::UpdateFunctionUrlConfig => {
+                let (name, qualifier) = url_function(path.as_deref(), &query)?;
+                let operation = if route == Route::CreateFunctionUrlConfig {
+                    "CreateFunctionUrlConfig"
+                } else {
+                    "UpdateFunctionUrlConfig"
+                };
+                let body = read_small_body(body, operation).await?;
+                let input = json_body(&body)?;
+                if route == Route::CreateFunctionUrlConfig {
+                    Operation::CreateFunctionUrlConfig {
+                        name,
+                        qualifier,
+                        input,
+                    }
+                } else {
+                    Operation::UpdateFunctionUrlConfig {
+                        name,
+                        qualifier,
+                        input,
+                    }
+                }
+            }
+            Route::GetFunctionUrlConfig => {
+                let (name, qualifier) = url_function(path.as_deref(), &query)?;
+                Operation::GetFunctionUrlConfig { name, qualifier }
+            }
+            Route::DeleteFunctionUrlConfig => {
+                let (name, qualifier) = url_function(path.as_deref(), &query)?;
+                Operation::DeleteFunctionUrlConfig { name, qualifier }
+            }
+            Route::ListFunctionUrlConfigs => {
+                if let Some(v) = query_value(&query, "MaxItems") {
+                    match v.parse::<i64>() {
+                        Ok(1..=50) => {}
+                        Ok(n) if n < 1 => {
+                            return Err(LambdaError::Validation(format!(
+                                "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                            )))
+                        }
+                        Ok(_) => {
+                            return Err(LambdaError::Validation(format!(
+                                "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50"
+                            )))
+                        }
+                        Err(_) => {
+                            return Err(LambdaError::InvalidParameter(format!(
+                                "Value '{v}' at 'maxItems' is not an integer"
+                            )))
+                        }
+                    }
+                }
+                Operation::ListFunctionUrlConfigs {
+                    name: unqualified()?,
+                    marker: query_value(&query, "Marker").map(str::to_string),
+                }
+            }
+            Route::PutApi => {
+                let body = read_small_body(body, "PutApi").await?;
+                Operation::PutApi {
+                    name: path.unwrap_or_default(),
+                    body,
+                }
+            }
+            Route::GetApi => Operation::GetApi {
+                name: path.unwrap_or_default(),
+            },
+            Route::ListApis => Operation::ListApis,
+            Route::DeleteApi => Operation::DeleteApi {
+                name: path.unwrap_or_default(),
+            },
         };
         Ok(op)
     }
@@ -530,6 +669,43 @@ fn function_name(
     }
 }
 
+/// The function and alias of a function URL operation. The qualifier must match
+/// `FunctionUrlQualifier` (`((?!^\d+$)^[0-9a-zA-Z-_]+$)`): `$LATEST` and version numbers are
+/// refused with Lambda's `ValidationException`s.
+fn url_function(
+    raw: Option<&str>,
+    query: &[(String, String)],
+) -> Result<(String, Option<String>), LambdaError> {
+    let raw = raw.unwrap_or_default();
+    let r = parse_function_ref(raw).ok_or_else(|| invalid_name(raw))?;
+    let from_query = query_value(query, "Qualifier");
+    if let (Some(a), Some(b)) = (r.qualifier.as_deref(), from_query) {
+        if a != b {
+            return Err(LambdaError::InvalidParameter(
+                "The derived qualifier from the function name does not match the specified qualifier.".into(),
+            ));
+        }
+    }
+    let Some(q) = r.qualifier.as_deref().or(from_query) else {
+        return Ok((r.name, None));
+    };
+    let pattern_ok = !q.is_empty()
+        && q.len() <= 128
+        && q.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if q.chars().all(|c| c.is_ascii_digit()) && !q.is_empty() {
+        return Err(LambdaError::Validation(format!(
+            "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (^\\$LATEST$)|((?!^[0-9]+$)([a-zA-Z0-9-_]+))"
+        )));
+    }
+    if !pattern_ok {
+        return Err(LambdaError::Validation(format!(
+            "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
+        )));
+    }
+    Ok((r.name, Some(q.to_string())))
+}
+
 async fn read_small_body(
     body: axum::body::Body,
     operation: &'static str,
@@ -622,6 +798,31 @@ mod tests {
             .err()
             .map(|e| e.code());
         assert_eq!(e, Some("InvalidParameterValueException"));
+    }
+
+    #[test]
+    fn url_qualifiers() {
+        let ok = url_function(Some("f"), &[]).ok();
+        assert_eq!(ok, Some(("f".to_string(), None)));
+        let ok = url_function(Some("f"), &q(&[("Qualifier", "live")])).ok();
+        assert_eq!(ok, Some(("f".to_string(), Some("live".to_string()))));
+        let ok = url_function(Some("f:live"), &[]).ok();
+        assert_eq!(ok, Some(("f".to_string(), Some("live".to_string()))));
+        for bad in ["$LATEST", "1", "a.b"] {
+            let e = url_function(Some("f"), &q(&[("Qualifier", bad)]))
+                .err()
+                .map(|e| e.code());
+            assert_eq!(e, Some("ValidationException"), "{bad}");
+        }
+        let e = url_function(Some("f"), &q(&[("Qualifier", "$LATEST")]))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                r"1 validation error detected: Value '$LATEST' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: ((?!^\d+$)^[0-9a-zA-Z-_]+$)"
+            )
+        );
     }
 
     #[test]

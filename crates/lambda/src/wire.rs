@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use gust_model::{function_arn, FunctionRecord};
+use gust_model::{function_arn, ApiDefinition, CorsConfig, FunctionRecord};
 use serde::{Deserialize, Serialize};
 
 /// `FunctionCode`: where a deployment package comes from.
@@ -296,6 +296,60 @@ pub struct LogEvent {
 #[derive(Debug, Serialize)]
 pub struct LogEvents {
     pub events: Vec<LogEvent>,
+}
+
+/// `Cors` in function URL requests, kept loose (optional members, a signed `MaxAge`) so the
+/// handler can answer out-of-range values with Lambda's validation messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsIn {
+    pub allow_credentials: Option<bool>,
+    pub allow_headers: Option<Vec<String>>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_origins: Option<Vec<String>>,
+    pub expose_headers: Option<Vec<String>>,
+    pub max_age: Option<i64>,
+}
+
+/// The body of `CreateFunctionUrlConfig` and `UpdateFunctionUrlConfig` (`AuthType` is
+/// required by the first, optional in the second).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionUrlConfigRequest {
+    pub auth_type: Option<String>,
+    pub cors: Option<CorsIn>,
+    pub invoke_mode: Option<String>,
+}
+
+/// `FunctionUrlConfig`, also the create, get and update responses (`CreateFunctionUrlConfig`
+/// has no `LastModifiedTime`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FunctionUrlConfigOut {
+    pub function_url: String,
+    pub function_arn: String,
+    pub auth_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
+    pub creation_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified_time: Option<String>,
+    pub invoke_mode: String,
+}
+
+/// `ListFunctionUrlConfigsResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFunctionUrlConfigsResponse {
+    pub function_url_configs: Vec<FunctionUrlConfigOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+/// The Gust APIs extension's list answer (`GET /gust/v1/apis`).
+#[derive(Debug, Serialize)]
+pub struct ApiList {
+    pub apis: Vec<ApiDefinition>,
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ fn harness_with_delays(delays: Vec<Duration>) -> Harness {
         endpoint_url: ENDPOINT.into(),
         event_retry_delays: delays,
         code_url_credentials: None,
+        gateway_url: None,
     });
     Harness {
         app: router(state.clone()),
@@ -1219,4 +1220,390 @@ async fn oversized_code_upload_is_refused() {
         r.message(),
         "Request must be smaller than 69905067 bytes for the CreateFunction operation"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function URLs (`/2021-10-31/functions/{name}/url[s]`)
+
+fn harness_with_gateway(gateway: &str) -> Harness {
+    let store = Arc::new(MemStore::new());
+    let invoker = Arc::new(FakeInvoker::default());
+    let state = Arc::new(LambdaState {
+        store: store.clone(),
+        invoker: invoker.clone(),
+        region: REGION.into(),
+        endpoint_url: ENDPOINT.into(),
+        event_retry_delays: vec![],
+        code_url_credentials: None,
+        gateway_url: Some(gateway.into()),
+    });
+    Harness {
+        app: router(state.clone()),
+        state,
+        store,
+        invoker,
+    }
+}
+
+const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:web";
+
+#[tokio::test]
+async fn function_url_lifecycle() {
+    use gust_store::ApiStore as _;
+    let h = harness_with_gateway("http://127.0.0.1:8080/");
+    assert_eq!(h.create("web").await.status, StatusCode::CREATED);
+    let gen0 = h.store.config_generation();
+
+    let c = h
+        .json(
+            Method::POST,
+            "/2021-10-31/functions/web/url",
+            json!({"AuthType": "NONE", "Cors": {"AllowOrigins": ["*"], "MaxAge": 60}}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+    let c = c.json();
+    let url = c["FunctionUrl"].as_str().expect("url").to_string();
+    let id = url
+        .strip_prefix("http://127.0.0.1:8080/lambda-url/")
+        .and_then(|s| s.strip_suffix('/'))
+        .expect("gateway form");
+    assert_eq!(id.len(), 32);
+    assert!(id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    assert_eq!(c["FunctionArn"], ARN);
+    assert_eq!(c["AuthType"], "NONE");
+    assert_eq!(c["InvokeMode"], "BUFFERED");
+    assert_eq!(
+        c["Cors"],
+        json!({"AllowCredentials": false, "AllowOrigins": ["*"], "MaxAge": 60})
+    );
+    assert!(c.get("LastModifiedTime").is_none());
+    let created = c["CreationTime"].as_str().expect("time").to_string();
+    assert!(created.ends_with('Z') && created.len() == 27, "{created}");
+    assert!(h.store.config_generation() > gen0);
+    let stored = h.store.get_function_url("web").await.expect("get");
+    assert_eq!(stored.map(|s| s.url_id), Some(id.to_string()));
+
+    // A second create conflicts.
+    let again = h
+        .json(
+            Method::POST,
+            "/2021-10-31/functions/web/url",
+            json!({"AuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "ResourceConflictException");
+    assert_eq!(
+        again.message(),
+        format!("Failed to create function url config for [functionArn = {ARN}]. Error message:  FunctionUrlConfig exists for this Lambda function")
+    );
+
+    let g = h.get("/2021-10-31/functions/web/url").await;
+    assert_eq!(g.status, StatusCode::OK);
+    let g = g.json();
+    assert_eq!(g["FunctionUrl"], url.as_str());
+    assert_eq!(g["CreationTime"], created.as_str());
+    assert_eq!(g["LastModifiedTime"], created.as_str());
+
+    // Update changes only what it names, and the URL stays.
+    let u = h
+        .json(
+            Method::PUT,
+            "/2021-10-31/functions/web/url",
+            json!({"AuthType": "AWS_IAM"}),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{:?}", u.body);
+    let u = u.json();
+    assert_eq!(u["AuthType"], "AWS_IAM");
+    assert_eq!(u["FunctionUrl"], url.as_str());
+    assert_eq!(u["Cors"]["MaxAge"], 60);
+    assert_eq!(u["CreationTime"], created.as_str());
+
+    let l = h.get("/2021-10-31/functions/web/urls").await;
+    assert_eq!(l.status, StatusCode::OK);
+    let l = l.json();
+    assert_eq!(l["FunctionUrlConfigs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(l["FunctionUrlConfigs"][0]["AuthType"], "AWS_IAM");
+
+    let d = h
+        .send(
+            Method::DELETE,
+            "/2021-10-31/functions/web/url",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    for (method, code) in [(Method::GET, 404), (Method::DELETE, 404)] {
+        let r = h
+            .send(method, "/2021-10-31/functions/web/url", &[], Body::empty())
+            .await;
+        assert_eq!(r.status.as_u16(), code);
+        assert_eq!(r.error_code(), "ResourceNotFoundException");
+        assert_eq!(r.message(), "The resource you requested does not exist.");
+        assert_eq!(r.json()["Type"], "User");
+    }
+    let u = h
+        .json(
+            Method::PUT,
+            "/2021-10-31/functions/web/url",
+            json!({"AuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(u.status, StatusCode::NOT_FOUND);
+    let l = h.get("/2021-10-31/functions/web/urls").await.json();
+    assert_eq!(l["FunctionUrlConfigs"], json!([]));
+}
+
+#[tokio::test]
+async fn function_url_without_gateway_uses_lambdas_host_form() {
+    let h = harness();
+    h.create("web").await;
+    let c = h
+        .json(
+            Method::POST,
+            &format!("/2021-10-31/functions/{ARN}/url"),
+            json!({"AuthType": "AWS_IAM", "InvokeMode": "RESPONSE_STREAM"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+    let url = c.json()["FunctionUrl"].as_str().unwrap_or("").to_string();
+    assert!(
+        url.starts_with("https://")
+            && url.ends_with(".lambda-url.us-east-1.on.aws/")
+            && url.len() == "https://".len() + 32 + ".lambda-url.us-east-1.on.aws/".len(),
+        "{url}"
+    );
+    assert_eq!(c.json()["InvokeMode"], "RESPONSE_STREAM");
+}
+
+#[tokio::test]
+async fn function_url_errors() {
+    let h = harness();
+    // No function.
+    let r = h
+        .json(
+            Method::POST,
+            "/2021-10-31/functions/nope/url",
+            json!({"AuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.message(), "Function does not exist");
+    let r = h.get("/2021-10-31/functions/nope/url").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.message(), "The resource you requested does not exist.");
+    let r = h.get("/2021-10-31/functions/nope/urls").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.message(), "Function does not exist");
+
+    h.create("web").await;
+    let post = |body: Value, query: &'static str| {
+        let h = &h;
+        async move {
+            h.json(
+                Method::POST,
+                &format!("/2021-10-31/functions/web/url{query}"),
+                body,
+            )
+            .await
+        }
+    };
+    // Aliases do not exist in Gust; $LATEST and versions are refused by the model's pattern.
+    let r = post(json!({"AuthType": "NONE"}), "?Qualifier=live").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.message(), "Function does not exist");
+    for q in ["?Qualifier=%24LATEST", "?Qualifier=1"] {
+        let r = post(json!({"AuthType": "NONE"}), q).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert_eq!(r.error_code(), "ValidationException", "{q}");
+    }
+    let r = post(json!({}), "").await;
+    assert_eq!(r.error_code(), "ValidationException");
+    assert!(r.message().contains("'authType'"), "{}", r.message());
+    let r = post(json!({"AuthType": "OPEN"}), "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "ValidationException");
+    assert_eq!(r.message(), "1 validation error detected: Value 'OPEN' at 'authType' failed to satisfy constraint: Member must satisfy enum value set: [AWS_IAM, NONE]");
+    let r = post(json!({"AuthType": "NONE", "InvokeMode": "FAST"}), "").await;
+    assert_eq!(r.error_code(), "ValidationException");
+    let r = post(json!({"AuthType": "NONE", "Cors": {"MaxAge": 100000}}), "").await;
+    assert_eq!(r.error_code(), "ValidationException");
+    let r = post(
+        json!({"AuthType": "NONE", "Cors": {"AllowCredentials": true, "AllowOrigins": ["*"]}}),
+        "",
+    )
+    .await;
+    assert_eq!(r.error_code(), "InvalidParameterValueException");
+    let r = post(json!({"AuthType": 5}), "").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Nothing was created by the refused requests.
+    let r = h.get("/2021-10-31/functions/web/url").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = h.get("/2021-10-31/functions/web/urls?MaxItems=51").await;
+    assert_eq!(r.error_code(), "ValidationException");
+}
+
+#[tokio::test]
+async fn deleting_a_function_deletes_its_url() {
+    let h = harness();
+    h.create("web").await;
+    let r = h
+        .json(
+            Method::POST,
+            "/2021-10-31/functions/web/url",
+            json!({"AuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let d = h
+        .send(
+            Method::DELETE,
+            "/2015-03-31/functions/web",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    h.create("web").await;
+    let r = h.get("/2021-10-31/functions/web/url").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The APIs extension (`/gust/v1/apis`)
+
+#[tokio::test]
+async fn apis_put_get_list_delete() {
+    use gust_store::ApiStore as _;
+    let h = harness();
+    h.create("users").await;
+    let gen0 = h.store.config_generation();
+    let def = json!({
+        "payload_format": "1.0",
+        "stage": "prod",
+        "domains": ["shop.localhost"],
+        "cors": {"AllowOrigins": ["*"], "MaxAge": 300},
+        "routes": [
+            {"route_key": "GET /users/{id}", "function": "users"},
+            {"route_key": "GET /health", "mock": {"status": 200, "body": "ok"}}
+        ]
+    });
+    let p = h.json(Method::PUT, "/gust/v1/apis/shop", def.clone()).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{:?}", p.body);
+    let stored = p.json();
+    assert_eq!(stored["name"], "shop");
+    assert_eq!(stored["payload_format"], "1.0");
+    assert_eq!(stored["integration_timeout_ms"], 29_000);
+    assert_eq!(stored["routes"][1]["mock"]["body"], "ok");
+    assert!(stored["last_modified"]
+        .as_str()
+        .is_some_and(|s| s.ends_with("+0000")));
+    assert!(h.store.config_generation() > gen0);
+
+    let g = h.get("/gust/v1/apis/shop").await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(g.json(), stored);
+
+    // Replacing answers 200.
+    let mut changed = def.clone();
+    changed["name"] = json!("shop");
+    changed["payload_format"] = json!("2.0");
+    let p = h.json(Method::PUT, "/gust/v1/apis/shop", changed).await;
+    assert_eq!(p.status, StatusCode::OK, "{:?}", p.body);
+    assert_eq!(p.json()["payload_format"], "2.0");
+
+    let p = h
+        .json(
+            Method::PUT,
+            "/gust/v1/apis/admin",
+            json!({"routes": [{"route_key": "$default", "function": "users"}]}),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED);
+    let l = h.get("/gust/v1/apis").await;
+    assert_eq!(l.status, StatusCode::OK);
+    let names: Vec<Value> = l.json()["apis"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x["name"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, [json!("admin"), json!("shop")]);
+
+    let d = h
+        .send(Method::DELETE, "/gust/v1/apis/admin", &[], Body::empty())
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    let d = h
+        .send(Method::DELETE, "/gust/v1/apis/admin", &[], Body::empty())
+        .await;
+    assert_eq!(d.status, StatusCode::NOT_FOUND);
+    assert_eq!(d.error_code(), "ResourceNotFoundException");
+    assert_eq!(d.message(), "API not found: admin");
+    let g = h.get("/gust/v1/apis/admin").await;
+    assert_eq!(g.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn apis_refuse_bad_definitions() {
+    let h = harness();
+    h.create("users").await;
+    let put = |name: &'static str, body: Value| {
+        let h = &h;
+        async move {
+            h.json(Method::PUT, &format!("/gust/v1/apis/{name}"), body)
+                .await
+        }
+    };
+    let r = put(
+        "shop",
+        json!({"routes": [{"route_key": "GET /orders", "function": "orders"}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "ResourceNotFoundException");
+    assert!(
+        r.message()
+            .contains("arn:aws:lambda:us-east-1:000000000000:function:orders"),
+        "{}",
+        r.message()
+    );
+    let r = put(
+        "shop",
+        json!({"routes": [{"route_key": "GET users", "function": "users"}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "InvalidParameterValueException");
+    assert!(r.message().contains("Invalid route key"), "{}", r.message());
+    let r = put("shop", json!({"name": "other"})).await;
+    assert_eq!(r.error_code(), "InvalidParameterValueException");
+    let r = put("shop", json!({"payload_format": "3.0"})).await;
+    assert_eq!(r.error_code(), "InvalidParameterValueException");
+    let r = put("shop", json!({"integration_timeout_ms": 60_000})).await;
+    assert_eq!(r.error_code(), "InvalidParameterValueException");
+    let r = h
+        .send(
+            Method::PUT,
+            "/gust/v1/apis/shop",
+            &[("content-type", "application/json")],
+            "{not json",
+        )
+        .await;
+    assert_eq!(r.error_code(), "SerializationException");
+    // Nothing above was stored.
+    assert_eq!(h.get("/gust/v1/apis").await.json()["apis"], json!([]));
+
+    // A domain belongs to one API.
+    let r = put("a", json!({"domains": ["Shop.localhost"]})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = put("b", json!({"domains": ["shop.localhost"]})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "ResourceConflictException");
+    // ...but the API itself may keep it.
+    let r = put("a", json!({"domains": ["shop.localhost"]})).await;
+    assert_eq!(r.status, StatusCode::OK);
 }

@@ -267,6 +267,7 @@ pub async fn run(
         invoker: invoker.clone(),
         region: config.region.clone(),
         endpoint_url: endpoint.clone(),
+        gateway_url: None,
         event_retry_delays: config.event_retry_delays.clone(),
         code_url_credentials: Some(gust_aws::sigv4::Credentials {
             access_key_id: credentials.access_key_id.clone(),
