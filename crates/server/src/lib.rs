@@ -31,6 +31,9 @@ pub use interpreters::{resolve_node, resolve_python};
 pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Address of the API gateway (application traffic: routes and function URLs); `None`
+    /// runs no gateway. Port 0 picks a free port.
+    pub gateway: Option<SocketAddr>,
     /// Written (atomically) with `{"endpoint":..,"pid":..}` once the endpoint accepts requests.
     pub ready_file: Option<PathBuf>,
     pub max_concurrency: u32,
@@ -52,6 +55,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 4566)),
+            gateway: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             ready_file: None,
             max_concurrency: gust_model::limits::DEFAULT_GLOBAL_CONCURRENCY,
             idle_timeout: Duration::from_secs(300),
@@ -73,9 +77,10 @@ pub enum ServerError {
         dir: PathBuf,
         source: gust_store::StoreError,
     },
-    #[error("cannot listen on {addr}: {source} (is another `gust up` running? pick another address with --listen)")]
+    #[error("cannot listen on {addr}: {source} (is another `gust up` running? pick another address with {flag})")]
     Bind {
         addr: SocketAddr,
+        flag: &'static str,
         source: std::io::Error,
     },
     #[error("credentials: {0}")]
@@ -90,6 +95,8 @@ pub enum ServerError {
 #[derive(Debug, Clone)]
 pub struct Started {
     pub endpoint: String,
+    /// The gateway's base URL, when one runs.
+    pub gateway: Option<String>,
     pub credentials: RootCredentials,
     pub credentials_created: bool,
     pub ready_in: Duration,
@@ -221,10 +228,27 @@ pub async fn run(
         .await
         .map_err(|source| ServerError::Bind {
             addr: config.listen,
+            flag: "--listen",
             source,
         })?;
     let local = listener.local_addr()?;
     let endpoint = format!("http://{local}");
+    let gateway_listener = match config.gateway {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr,
+                    flag: "--gateway",
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let gateway_url = match &gateway_listener {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
 
     let python = config.python.clone().or_else(resolve_python);
     let node = config.node.clone().or_else(resolve_node);
@@ -259,6 +283,7 @@ pub async fn run(
     wasm_config.region = config.region.clone();
     let wasm = gust_wasm::WasmInvoker::new(wasm_config, store.clone(), store.clone())
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
+    let wasm_http: Arc<dyn gust_runtime::HttpHandler> = wasm.clone();
     let invoker = gust_runtime::RoutingInvoker::new(process, wasm);
 
     let dyn_store: Arc<dyn Store> = store.clone();
@@ -267,7 +292,7 @@ pub async fn run(
         invoker: invoker.clone(),
         region: config.region.clone(),
         endpoint_url: endpoint.clone(),
-        gateway_url: None,
+        gateway_url: gateway_url.clone(),
         event_retry_delays: config.event_retry_delays.clone(),
         code_url_credentials: Some(gust_aws::sigv4::Credentials {
             access_key_id: credentials.access_key_id.clone(),
@@ -320,15 +345,55 @@ pub async fn run(
         gust_dynamodb::TARGET_PREFIX,
         gust_dynamodb::router(dynamodb),
     )];
-    let app = control_app(lambda, targets, lookup);
+    let app = control_app(lambda, targets, lookup.clone());
+
+    // One shutdown signal, fanned out to both listeners.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let gateway_task = match (gateway_listener, &gateway_url) {
+        (Some(listener), Some(url)) => {
+            let gateway = gust_gateway::Gateway::new(
+                gust_gateway::GatewayConfig::new(&config.region, url.clone()),
+                gust_gateway::GatewayDeps {
+                    apis: store.clone(),
+                    functions: store.clone(),
+                    invoker: invoker.clone(),
+                    http: wasm_http,
+                    credentials: lookup,
+                },
+            );
+            Some(tokio::spawn(
+                gateway.serve(listener, stopped(shutdown_rx.clone())),
+            ))
+        }
+        _ => None,
+    };
 
     write_atomic(&config.data_dir.join("endpoint"), endpoint.as_bytes())?;
+    match &gateway_url {
+        Some(url) => write_atomic(&config.data_dir.join("gateway"), url.as_bytes())?,
+        None => {
+            let _ = std::fs::remove_file(config.data_dir.join("gateway"));
+        }
+    }
     if let Some(ready) = &config.ready_file {
-        let doc = serde_json::json!({ "endpoint": endpoint, "pid": std::process::id() });
+        let doc = serde_json::json!({
+            "endpoint": endpoint,
+            "gateway": gateway_url,
+            "pid": std::process::id(),
+        });
         write_atomic(ready, doc.to_string().as_bytes())?;
     }
     on_started(&Started {
         endpoint: endpoint.clone(),
+        gateway: gateway_url.clone(),
         credentials,
         credentials_created,
         ready_in: t0.elapsed(),
@@ -338,9 +403,16 @@ pub async fn run(
         sdk: SdkStatus::of(sdk_dir),
     });
 
-    let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped(shutdown_rx));
     let result = serve.await;
     tracing::info!("control endpoint closed; draining");
+    if let Some(task) = gateway_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "gateway ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "gateway ended abnormally"),
+        }
+    }
     let _ = stop_tx.send(true);
     if let Err(e) = worker.await {
         tracing::warn!(error = %e, "event worker ended abnormally");

@@ -15,6 +15,13 @@ pub struct UpArgs {
     /// Address of the control endpoint (every AWS-compatible API). Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: SocketAddr,
+    /// Address of the API gateway: HTTP routes and function URLs (application traffic, kept
+    /// apart from the control endpoint). Port 0 picks a free port.
+    #[arg(long, env = "GUST_GATEWAY", default_value = "127.0.0.1:8080")]
+    gateway: SocketAddr,
+    /// Run without the API gateway.
+    #[arg(long, conflicts_with = "gateway")]
+    no_gateway: bool,
     /// Write {"endpoint":..,"pid":..} to this file once ready (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -64,6 +71,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
 
     let mut config = gust_server::ServerConfig::new(args.data_dir.clone());
     config.listen = args.listen;
+    config.gateway = (!args.no_gateway).then_some(args.gateway);
     config.ready_file = args.ready_file;
     config.max_concurrency = args.max_concurrency;
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
@@ -101,6 +109,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
             };
             tracing::info!(
                 endpoint = %s.endpoint,
+                gateway = s.gateway.as_deref().unwrap_or("off"),
                 ready_ms = format!("{:.1}", s.ready_in.as_secs_f64() * 1000.0),
                 functions = s.functions,
                 python = %interp(&s.python),
@@ -125,6 +134,9 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
                 s.endpoint,
                 data_dir.display()
             );
+            if let Some(gateway) = &s.gateway {
+                eprintln!("HTTP routes and function URLs are served at {gateway}");
+            }
         },
         shutdown,
     )
