@@ -72,6 +72,13 @@ pub trait Invoker: Send + Sync {
     /// Stops accepting invocations, lets running ones finish (or hit their deadline), and
     /// stops every environment.
     async fn shutdown(&self);
+    /// Checks, before a function is created or its code replaced, that this executor can run
+    /// the code at all (a Wasm module must compile); the message says why not. Executors that
+    /// can only tell at start-up (processes) accept everything.
+    async fn validate(&self, record: &FunctionRecord) -> Result<(), String> {
+        let _ = record;
+        Ok(())
+    }
 }
 
 /// Serves raw HTTP requests with functions that speak HTTP themselves (Wasm `wasi:http`

@@ -66,4 +66,12 @@ impl Invoker for RoutingInvoker {
     async fn shutdown(&self) {
         tokio::join!(self.process.shutdown(), self.wasm.shutdown());
     }
+
+    async fn validate(&self, record: &FunctionRecord) -> Result<(), String> {
+        if Self::is_wasm(record) {
+            self.wasm.validate(record).await
+        } else {
+            self.process.validate(record).await
+        }
+    }
 }
