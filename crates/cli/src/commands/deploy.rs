@@ -1,4 +1,11 @@
-//! `gust deploy`: creates or updates every function a manifest describes, with progress.
+//! `gust deploy`: creates or updates every function a manifest describes, then their function
+//! URLs, then the HTTP APIs their routes make up, with progress, and ends with what to curl.
+//!
+//! Functions go first because URLs and API routes must name existing functions. A function
+//! URL is created or updated when the manifest has `url = true` (or a `url` table), deleted
+//! when it says `url = false`, and left alone when `url` is absent. Each API is stored whole
+//! (`PUT /gust/v1/apis/{name}`), so routes removed from the manifest disappear from their API;
+//! APIs the manifest no longer mentions are left in place.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -6,11 +13,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use base64::Engine;
+use gust_model::{ApiDefinition, RouteKey};
 use http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::{segment, Client};
-use crate::manifest::{self, FunctionSpec};
+use crate::manifest::{self, FunctionSpec, UrlConfig};
 
 pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     let text = std::fs::read_to_string(manifest_path).with_context(|| {
@@ -20,9 +28,10 @@ pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
         )
     })?;
     let manifest = manifest::parse(manifest_path, &text)?;
-    if manifest.functions.is_empty() {
+    let apis = manifest.apis();
+    if manifest.functions.is_empty() && apis.is_empty() {
         eprintln!(
-            "{}: no [functions.<name>] tables; nothing to deploy",
+            "{}: no [functions.<name>] or [apis.<name>] tables; nothing to deploy",
             manifest_path.display()
         );
         return Ok(ExitCode::SUCCESS);
@@ -31,6 +40,7 @@ pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
     let total = manifest.functions.len();
     let mut failed = 0;
+    let mut urls: Vec<(String, String)> = Vec::new();
     for (i, (name, spec)) in manifest.functions.iter().enumerate() {
         let t0 = Instant::now();
         eprint!("[{}/{total}] {name} ({}) ... ", i + 1, spec.runtime);
@@ -43,19 +53,121 @@ pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
             Err(e) => {
                 failed += 1;
                 eprintln!("failed: {e:#}");
+                continue;
+            }
+        }
+        let Some(url) = &spec.url else { continue };
+        let outcome = match url.config() {
+            Some(config) => deploy_url(&client, name, &config).await.map(Some),
+            None => delete_url(&client, name).await.map(|_| None),
+        };
+        match outcome {
+            Ok(Some((verb, url))) => {
+                eprintln!("      function URL {verb}: {url}");
+                urls.push((name.clone(), url));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("      function URL failed: {e:#}");
             }
         }
     }
+    let mut stored_apis = Vec::new();
+    for api in &apis {
+        let t0 = Instant::now();
+        eprint!("[api] {} ({} routes) ... ", api.name, api.routes.len());
+        match put_api(&client, api).await {
+            Ok(verb) => {
+                eprintln!("{verb} in {} ms", t0.elapsed().as_millis());
+                stored_apis.push(api);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {e:#}");
+            }
+        }
+    }
+    let gateway = gateway_url(data_dir);
+    print_summary(gateway.as_deref(), &stored_apis, &urls);
     if failed > 0 {
-        eprintln!("{failed} of {total} functions failed to deploy");
+        eprintln!("{failed} step(s) failed to deploy");
         return Ok(ExitCode::FAILURE);
     }
-    eprintln!(
-        "deployed {total} function(s) to {}; try: gust invoke {}",
-        client.endpoint(),
-        manifest.functions.keys().next().map_or("", |s| s)
-    );
+    match manifest.functions.keys().next() {
+        Some(first) => eprintln!(
+            "deployed {total} function(s) to {}; try: gust invoke {first}",
+            client.endpoint()
+        ),
+        None => eprintln!("deployed to {}", client.endpoint()),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The gateway's base URL, which `gust up` writes to `<data-dir>/gateway`.
+fn gateway_url(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join("gateway"))
+        .ok()
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The path a route answers on, with its stage prefix (`$default` answers every path).
+fn route_path(api: &ApiDefinition, route_key: &str) -> String {
+    let stage = api
+        .stage
+        .as_deref()
+        .map(|s| format!("/{s}"))
+        .unwrap_or_default();
+    match route_key.split_once(' ') {
+        Some((_, path)) if path == "/" && !stage.is_empty() => stage,
+        Some((_, path)) => format!("{stage}{path}"),
+        None => format!("{stage}/*"),
+    }
+}
+
+/// Lists the routes and URLs deployed, as something to paste into a terminal.
+fn print_summary(gateway: Option<&str>, apis: &[&ApiDefinition], urls: &[(String, String)]) {
+    if apis.is_empty() && urls.is_empty() {
+        return;
+    }
+    let base = gateway.unwrap_or("");
+    if !apis.is_empty() {
+        match gateway {
+            Some(g) => eprintln!("routes (gateway {g}):"),
+            None => eprintln!(
+                "routes (the gateway's address is not known: no `gateway` file in the data dir):"
+            ),
+        }
+    }
+    for api in apis {
+        let host = api
+            .domains
+            .first()
+            .map(|d| format!("  (Host: {d})"))
+            .unwrap_or_default();
+        for r in &api.routes {
+            let method = match RouteKey::parse(&r.route_key) {
+                Ok(RouteKey::Route { method, .. }) => method.as_str(),
+                _ => "ANY",
+            };
+            let target = match &r.mock {
+                Some(m) => format!("mock {}", m.status),
+                None => r.function.clone(),
+            };
+            eprintln!(
+                "  {method:<7} {base}{}  -> {target}  [api {}]{host}",
+                route_path(api, &r.route_key),
+                api.name
+            );
+        }
+    }
+    if !urls.is_empty() {
+        eprintln!("function URLs:");
+        for (name, url) in urls {
+            eprintln!("  {name}  {url}");
+        }
+    }
 }
 
 async fn deploy_one(
@@ -125,4 +237,107 @@ async fn deploy_one(
         }
     }
     Ok((verb, size))
+}
+
+fn url_path(name: &str) -> String {
+    format!("/2021-10-31/functions/{}/url", segment(name))
+}
+
+/// The `CreateFunctionUrlConfig` / `UpdateFunctionUrlConfig` body for `config`. An update
+/// without `cors` clears CORS, so the URL matches the manifest.
+fn url_body(config: &UrlConfig) -> Value {
+    let cors = config
+        .cors
+        .as_ref()
+        .map(|c| c.to_config())
+        .unwrap_or_default();
+    json!({
+        "AuthType": config.auth_type,
+        "InvokeMode": config.invoke_mode.as_deref().unwrap_or("BUFFERED"),
+        "Cors": cors,
+    })
+}
+
+/// Creates or updates the function URL; returns what happened and the URL.
+async fn deploy_url(
+    client: &Client,
+    name: &str,
+    config: &UrlConfig,
+) -> Result<(&'static str, String)> {
+    let path = url_path(name);
+    let body = url_body(config);
+    let existing = client.get(&path).await?;
+    let (verb, reply) = if existing.status == StatusCode::NOT_FOUND {
+        ("created", client.json(Method::POST, &path, &body).await?)
+    } else {
+        existing.error_for_status()?;
+        ("updated", client.json(Method::PUT, &path, &body).await?)
+    };
+    let v = reply.error_for_status()?.json()?;
+    let url = v["FunctionUrl"]
+        .as_str()
+        .context("the server's reply has no FunctionUrl")?
+        .to_string();
+    Ok((verb, url))
+}
+
+/// `url = false`: deletes the function URL if there is one.
+async fn delete_url(client: &Client, name: &str) -> Result<()> {
+    let r = client
+        .send(Method::DELETE, &url_path(name), Vec::new(), &[])
+        .await?;
+    if r.status == StatusCode::NOT_FOUND {
+        return Ok(());
+    }
+    r.error_for_status()?;
+    eprintln!("      function URL deleted");
+    Ok(())
+}
+
+async fn put_api(client: &Client, api: &ApiDefinition) -> Result<&'static str> {
+    let body = serde_json::to_value(api)?;
+    let r = client
+        .json(
+            Method::PUT,
+            &format!("/gust/v1/apis/{}", segment(&api.name)),
+            &body,
+        )
+        .await?;
+    let created = r.status == StatusCode::CREATED;
+    r.error_for_status()?;
+    Ok(if created { "created" } else { "updated" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(stage: Option<&str>) -> ApiDefinition {
+        serde_json::from_value(json!({"name": "a", "stage": stage})).expect("api")
+    }
+
+    #[test]
+    fn route_paths_include_the_stage() {
+        assert_eq!(route_path(&api(None), "GET /users/{id}"), "/users/{id}");
+        assert_eq!(
+            route_path(&api(Some("prod")), "GET /users/{id}"),
+            "/prod/users/{id}"
+        );
+        assert_eq!(route_path(&api(Some("prod")), "GET /"), "/prod");
+        assert_eq!(route_path(&api(None), "GET /"), "/");
+        assert_eq!(route_path(&api(None), "$default"), "/*");
+    }
+
+    #[test]
+    fn url_bodies() {
+        let b = url_body(&UrlConfig {
+            auth_type: "NONE".into(),
+            invoke_mode: None,
+            cors: None,
+        });
+        assert_eq!(
+            b,
+            json!({"AuthType": "NONE", "InvokeMode": "BUFFERED", "Cors": {"AllowCredentials": false}})
+        );
+    }
 }

@@ -106,7 +106,7 @@ pub async fn invoke(
     }
 }
 
-/// `gust ls`.
+/// `gust ls`: one line per function, with its function URL when it has one.
 pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
     let mut marker: Option<String> = None;
@@ -118,7 +118,7 @@ pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
         }
         let v = client.get(&path).await?.error_for_status()?.json()?;
         for f in v["Functions"].as_array().into_iter().flatten() {
-            rows.push([
+            rows.push(vec![
                 f["FunctionName"].as_str().unwrap_or("").to_string(),
                 f["Runtime"].as_str().unwrap_or("").to_string(),
                 format!("{} MB", f["MemorySize"].as_u64().unwrap_or(0)),
@@ -135,8 +135,36 @@ pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
         eprintln!("no functions deployed yet (deploy some with `gust deploy`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let header = ["NAME", "RUNTIME", "MEMORY", "TIMEOUT", "LAST MODIFIED"].map(str::to_string);
-    let mut widths = [0usize; 5];
+    let mut any_url = false;
+    for row in &mut rows {
+        let path = format!("/2021-10-31/functions/{}/url", segment(&row[0]));
+        let reply = client.get(&path).await?;
+        let url = if reply.status == http::StatusCode::NOT_FOUND {
+            String::new()
+        } else {
+            let v = reply.error_for_status()?.json()?;
+            v["FunctionUrl"].as_str().unwrap_or("").to_string()
+        };
+        any_url |= !url.is_empty();
+        row.push(url);
+    }
+    let mut header: Vec<String> = [
+        "NAME",
+        "RUNTIME",
+        "MEMORY",
+        "TIMEOUT",
+        "LAST MODIFIED",
+        "URL",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    if !any_url {
+        header.pop();
+        for row in &mut rows {
+            row.pop();
+        }
+    }
+    let mut widths = vec![0usize; header.len()];
     for r in std::iter::once(&header).chain(rows.iter()) {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
@@ -145,7 +173,7 @@ pub async fn ls(data_dir: &Path) -> Result<ExitCode> {
     for r in std::iter::once(&header).chain(rows.iter()) {
         let line: Vec<String> = r
             .iter()
-            .zip(widths)
+            .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         println!("{}", line.join("  ").trim_end());
