@@ -133,6 +133,14 @@ where
         PayloadFormat::V2 => Flavor::Http,
     };
     outcome.api = &api.name;
+    // Preflights are answered for any path, route or not, and keep their own headers.
+    if let Some(pre) = api
+        .cors
+        .as_ref()
+        .and_then(|c| c.preflight(&parts.method, &parts.headers))
+    {
+        return (pre, flavor);
+    }
     let mut resp = api_request(
         gw, snap, api, sub, found, parts, body, conn, request_id, flavor, outcome,
     )
@@ -163,11 +171,6 @@ where
 {
     if headers_too_large(gw, parts) {
         return GatewayError::HeadersTooLarge.response(flavor);
-    }
-    if let Some(cors) = &api.cors {
-        if let Some(pre) = cors.preflight(&parts.method, &parts.headers) {
-            return pre;
-        }
     }
     let Some((route, params)) = found else {
         return GatewayError::NotFound.response(flavor);
