@@ -1,0 +1,539 @@
+//! `gust-bench-gateway`: the benchmark of the API gateway (issue #4).
+//!
+//! Starts a real `gust up --gateway 127.0.0.1:0` (a release build), deploys a Python, a Node
+//! and a Wasm hello function through the Lambda API, stores one HTTP API through
+//! `/gust/v1/apis` (a MOCK no-op route plus one route per function), and measures, in the same
+//! run and with the same native client (`gust-bench`'s), requests/s and p50/p99:
+//! - at concurrency 64: the bare hyper hello server (in this process), the gateway's MOCK
+//!   route, the Wasm, Python and Node hellos through the gateway, and the Python hello
+//!   through the direct (SigV4-signed) Lambda `Invoke`;
+//! - at concurrency 1: the same Python hello through the gateway and through `Invoke`, several
+//!   alternating rounds, for the gateway's added p50.
+//!
+//! Results go to `gateway.md` / `gateway.json` with the machine and its load average. A
+//! benchmark, not a test: it asserts nothing and reports against the issue's targets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use clap::Parser;
+use http::Method;
+use serde_json::{json, Value};
+
+use gust_bench::client::{load, Conn, LoadResult, Req, Stop, Target};
+use gust_bench::gust::{create_function, invoke_path, Gust, Hello};
+use gust_bench::machine::{loadavg, Machine};
+use gust_bench::stats::{fmt_us, round, Summary};
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark of Gust's API gateway against a bare hyper server")]
+struct Args {
+    /// The `gust` binary (a release build with the gateway).
+    #[arg(long, default_value = "target/release/gust")]
+    gust: PathBuf,
+    /// The Wasm hello component.
+    #[arg(long, default_value = "crates/wasm/tests/guests/built/hello.wasm")]
+    component: PathBuf,
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 5)]
+    secs: u64,
+    /// Alternating rounds of the concurrency-1 comparison.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Where gateway.md and gateway.json are written.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Print the report without writing it.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// One measured run.
+struct Row {
+    key: String,
+    what: String,
+    concurrency: usize,
+    rps: f64,
+    summary: Summary,
+    ok: u64,
+    errors: u64,
+    throttled: u64,
+    first_error: Option<String>,
+    loadavg: String,
+}
+
+impl Row {
+    fn of(key: &str, what: &str, concurrency: usize, r: &LoadResult) -> Row {
+        Row {
+            key: key.to_string(),
+            what: what.to_string(),
+            concurrency,
+            rps: r.throughput(),
+            summary: Summary::of(&r.latencies),
+            ok: r.ok,
+            errors: r.errors,
+            throttled: r.throttled,
+            first_error: r.first_error.clone(),
+            loadavg: loadavg(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "key": self.key,
+            "what": self.what,
+            "concurrency": self.concurrency,
+            "requests_per_s": round(self.rps),
+            "latency": self.summary.to_json(),
+            "ok": self.ok,
+            "errors": self.errors,
+            "throttled": self.throttled,
+            "first_error": self.first_error,
+            "loadavg": self.loadavg,
+        })
+    }
+}
+
+async fn measure(
+    target: &Arc<Target>,
+    req: &Req,
+    concurrency: usize,
+    secs: u64,
+    key: &str,
+    what: &str,
+) -> Result<Row> {
+    let r = load(
+        target,
+        req,
+        concurrency,
+        Stop::For(Duration::from_secs(secs)),
+    )
+    .await?;
+    let row = Row::of(key, what, concurrency, &r);
+    eprintln!(
+        "{key:>18} c={concurrency:<3} {:>9.0} req/s  p50 {:>9}  p99 {:>9}  ok {} err {} 429 {}{}",
+        row.rps,
+        fmt_us(row.summary.p50_us),
+        fmt_us(row.summary.p99_us),
+        row.ok,
+        row.errors,
+        row.throttled,
+        row.first_error
+            .as_deref()
+            .map(|e| format!("  first error: {e}"))
+            .unwrap_or_default()
+    );
+    Ok(row)
+}
+
+fn zip_of(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(name, zip::write::SimpleFileOptions::default())?;
+    zip.write_all(bytes)?;
+    Ok(zip.finish()?.into_inner())
+}
+
+async fn call_ok(conn: &mut Conn, method: Method, path: &str, body: Vec<u8>) -> Result<Value> {
+    let reply = conn.call(method, path, body).await?;
+    if !reply.status.is_success() {
+        bail!("{path}: {}", reply.snippet());
+    }
+    Ok(reply.json().unwrap_or(Value::Null))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut machine = Machine::describe();
+    machine.binary = std::fs::metadata(&args.gust)
+        .and_then(|m| m.modified())
+        .map(|t| {
+            let t: time::OffsetDateTime = t.into();
+            format!("{} (modified {t})", args.gust.display())
+        })
+        .unwrap_or_else(|_| args.gust.display().to_string());
+    let component = std::fs::read(&args.component)
+        .with_context(|| format!("reading {}", args.component.display()))?;
+
+    let baseline = gust_bench::baseline::start()?;
+    let bare = Target::new(baseline.addr, None);
+    let gust = Gust::start(&args.gust, &["--gateway", "127.0.0.1:0"])?;
+    let gateway_url = std::fs::read_to_string(gust.data_dir.join("gateway"))
+        .context("gust up wrote no <data-dir>/gateway: is this binary older than the gateway?")?;
+    let gateway_addr: SocketAddr = gateway_url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .with_context(|| format!("gateway url {gateway_url}"))?;
+    let gw = Target::new(gateway_addr, None);
+    let control = gust.target()?;
+
+    // Functions and the API.
+    let mut conn = Conn::connect(control.clone()).await?;
+    create_function(&mut conn, Hello::Python, "py-hello").await?;
+    create_function(&mut conn, Hello::Node, "node-hello").await?;
+    let wasm_body = serde_json::to_vec(&json!({
+        "FunctionName": "wasm-hello",
+        "Runtime": "wasm",
+        "Handler": "",
+        "Role": "arn:aws:iam::000000000000:role/x",
+        "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip_of("app.wasm", &component)?)},
+    }))?;
+    call_ok(&mut conn, Method::POST, "/2015-03-31/functions", wasm_body).await?;
+    let api = json!({
+        "payload_format": "2.0",
+        "routes": [
+            {"route_key": "GET /noop", "mock": {"status": 200, "headers": {"content-type": "application/json"}, "body": "{\"statusCode\":200,\"body\":\"hello from mock\"}"}},
+            {"route_key": "GET /wasm", "function": "wasm-hello"},
+            {"route_key": "GET /python", "function": "py-hello"},
+            {"route_key": "GET /node", "function": "node-hello"},
+        ],
+    });
+    call_ok(
+        &mut conn,
+        Method::PUT,
+        "/gust/v1/apis/bench",
+        serde_json::to_vec(&api)?,
+    )
+    .await?;
+
+    let bare_req = Req::new(&bare, Method::GET, "/", Vec::new())?;
+    let noop = Req::new(&gw, Method::GET, "/noop", Vec::new())?;
+    let wasm = Req::new(&gw, Method::GET, "/wasm", Vec::new())?;
+    let python = Req::new(&gw, Method::GET, "/python", Vec::new())?;
+    let node = Req::new(&gw, Method::GET, "/node", Vec::new())?;
+    let invoke = Req::new(
+        &control,
+        Method::POST,
+        &invoke_path("py-hello"),
+        &br#"{"name":"bench"}"#[..],
+    )?;
+
+    // Warm up: every route answers, and 64 environments of each process function are up.
+    for (name, target, req) in [
+        ("noop", &gw, &noop),
+        ("wasm", &gw, &wasm),
+        ("python", &gw, &python),
+        ("node", &gw, &node),
+        ("invoke", &control, &invoke),
+    ] {
+        let r = load(target, req, 64, Stop::For(Duration::from_secs(2))).await?;
+        if r.ok == 0 {
+            bail!(
+                "warm-up of {name}: no successful request ({:?}); gust log:\n{}",
+                r.first_error,
+                gust.log_tail()
+            );
+        }
+    }
+
+    let secs = args.secs;
+    let mut rows = Vec::new();
+    rows.push(
+        measure(
+            &bare,
+            &bare_req,
+            64,
+            secs,
+            "bare-hyper",
+            "bare hyper hello (in the benchmark process)",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &gw,
+            &noop,
+            64,
+            secs,
+            "gateway-mock",
+            "gateway, MOCK no-op route",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &gw,
+            &wasm,
+            64,
+            secs,
+            "gateway-wasm",
+            "gateway → Wasm hello (wasi:http, fresh instance per request)",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &gw,
+            &python,
+            64,
+            secs,
+            "gateway-python",
+            "gateway → Python hello (payload 2.0)",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &control,
+            &invoke,
+            64,
+            secs,
+            "invoke-python",
+            "Lambda Invoke (SigV4) → Python hello",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &gw,
+            &node,
+            64,
+            secs,
+            "gateway-node",
+            "gateway → Node hello (payload 2.0)",
+        )
+        .await?,
+    );
+    rows.push(
+        measure(
+            &bare,
+            &bare_req,
+            64,
+            secs,
+            "bare-hyper-2",
+            "bare hyper hello, again at the end",
+        )
+        .await?,
+    );
+
+    // The gateway's added latency over the direct Invoke path, one request at a time.
+    let mut c1 = Vec::new();
+    for round in 0..args.rounds {
+        let s = secs.div_ceil(2).max(1);
+        c1.push(
+            measure(
+                &gw,
+                &python,
+                1,
+                s,
+                &format!("c1-gateway-{round}"),
+                "gateway → Python hello",
+            )
+            .await?,
+        );
+        c1.push(
+            measure(
+                &control,
+                &invoke,
+                1,
+                s,
+                &format!("c1-invoke-{round}"),
+                "Invoke → Python hello",
+            )
+            .await?,
+        );
+        c1.push(
+            measure(
+                &gw,
+                &noop,
+                1,
+                s,
+                &format!("c1-mock-{round}"),
+                "gateway, MOCK",
+            )
+            .await?,
+        );
+        c1.push(
+            measure(
+                &bare,
+                &bare_req,
+                1,
+                s,
+                &format!("c1-bare-{round}"),
+                "bare hyper",
+            )
+            .await?,
+        );
+    }
+    let gust_rss = gust.rss_kib();
+    let shutdown = gust.stop()?;
+
+    let md = markdown(&machine, &rows, &c1, gust_rss, shutdown);
+    let doc = json!({
+        "machine": machine.to_json(),
+        "c64": rows.iter().map(Row::json).collect::<Vec<_>>(),
+        "c1": c1.iter().map(Row::json).collect::<Vec<_>>(),
+        "gust_rss_kib": gust_rss,
+    });
+    println!("{md}");
+    if !args.dry_run {
+        std::fs::create_dir_all(&args.out)?;
+        std::fs::write(args.out.join("gateway.md"), &md)?;
+        std::fs::write(
+            args.out.join("gateway.json"),
+            serde_json::to_string_pretty(&doc)?,
+        )?;
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn markdown(
+    machine: &Machine,
+    rows: &[Row],
+    c1: &[Row],
+    rss: Option<u64>,
+    shutdown: Duration,
+) -> String {
+    let mut out = String::new();
+    let get = |key: &str| rows.iter().find(|r| r.key == key);
+    out.push_str("# Gateway benchmark (`gust-bench-gateway`)\n\n");
+    out.push_str(&format!(
+        "{} ({} cores, {} MiB), Linux {}, {}; commit {}; binary {}.\n\
+         Load average at start {}, at end {}. Client: `gust-bench`'s native load generator \
+         in the benchmark process (one keep-alive HTTP/1.1 connection per worker), which also \
+         hosts the bare hyper server on its own 2-thread runtime; `gust up` is a separate \
+         process on the same 2 cores.\n\n",
+        machine.cpu,
+        machine.cores,
+        machine.memory_mib,
+        machine.kernel,
+        machine.date,
+        machine.commit,
+        machine.binary,
+        machine.loadavg_start,
+        loadavg()
+    ));
+    out.push_str("## Concurrency 64\n\n| run | requests/s | p50 | p99 | vs bare hyper (req/s) | errors | load avg |\n|---|---:|---:|---:|---:|---:|---|\n");
+    let bare_rps = {
+        let v: Vec<f64> = ["bare-hyper", "bare-hyper-2"]
+            .iter()
+            .filter_map(|k| get(k).map(|r| r.rps))
+            .collect();
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {:.2}× | {} | {} |\n",
+            r.what,
+            r.rps,
+            fmt_us(r.summary.p50_us),
+            fmt_us(r.summary.p99_us),
+            r.rps / bare_rps.max(1e-9),
+            r.errors + r.throttled,
+            r.loadavg
+        ));
+    }
+    out.push_str(&format!(
+        "\nBare hyper throughput used for the ratios: the mean of its two runs, {bare_rps:.0} req/s.\n"
+    ));
+
+    let mut c1_gw: Vec<f64> = c1
+        .iter()
+        .filter(|r| r.key.starts_with("c1-gateway"))
+        .map(|r| r.summary.p50_us)
+        .collect();
+    let mut c1_inv: Vec<f64> = c1
+        .iter()
+        .filter(|r| r.key.starts_with("c1-invoke"))
+        .map(|r| r.summary.p50_us)
+        .collect();
+    let mut c1_mock: Vec<f64> = c1
+        .iter()
+        .filter(|r| r.key.starts_with("c1-mock"))
+        .map(|r| r.summary.p50_us)
+        .collect();
+    let mut c1_bare: Vec<f64> = c1
+        .iter()
+        .filter(|r| r.key.starts_with("c1-bare"))
+        .map(|r| r.summary.p50_us)
+        .collect();
+    let (gw1, inv1, mock1, bare1) = (
+        median(&mut c1_gw),
+        median(&mut c1_inv),
+        median(&mut c1_mock),
+        median(&mut c1_bare),
+    );
+    out.push_str("\n## Concurrency 1 (alternating rounds; p50 per round)\n\n| run | requests/s | p50 | p99 | load avg |\n|---|---:|---:|---:|---|\n");
+    for r in c1 {
+        out.push_str(&format!(
+            "| {} ({}) | {:.0} | {} | {} | {} |\n",
+            r.what,
+            r.key,
+            r.rps,
+            fmt_us(r.summary.p50_us),
+            fmt_us(r.summary.p99_us),
+            r.loadavg
+        ));
+    }
+    out.push_str(&format!(
+        "\nMedian p50 over rounds: gateway → Python {}, Invoke → Python {}, gateway MOCK {}, bare hyper {}.\n",
+        fmt_us(gw1),
+        fmt_us(inv1),
+        fmt_us(mock1),
+        fmt_us(bare1)
+    ));
+
+    out.push_str("\n## Against the targets (issue #4)\n\n");
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    if let (Some(mock), Some(bare)) = (get("gateway-mock"), get("bare-hyper")) {
+        let ratio = mock.rps / bare_rps.max(1e-9);
+        let p99 = mock.summary.p99_us / bare.summary.p99_us.max(1e-9);
+        out.push_str(&format!(
+            "- MOCK no-op route ≥ 0.7× bare hyper throughput: **{ratio:.2}×** ({}); p99 ≤ 2× bare hyper's: **{p99:.2}×** ({} vs {}; {}).\n",
+            verdict(ratio >= 0.7),
+            fmt_us(mock.summary.p99_us),
+            fmt_us(bare.summary.p99_us),
+            verdict(p99 <= 2.0)
+        ));
+    }
+    if let Some(w) = get("gateway-wasm") {
+        let ratio = w.rps / bare_rps.max(1e-9);
+        out.push_str(&format!(
+            "- Gateway → warm Wasm hello ≥ 0.5× bare hyper: **{ratio:.2}×** ({:.0} req/s; {}).\n",
+            w.rps,
+            verdict(ratio >= 0.5)
+        ));
+    }
+    let added = gw1 - inv1;
+    out.push_str(&format!(
+        "- Gateway → warm Python hello adds ≤ 0.2 ms p50 over the direct Invoke path (concurrency 1): **{}** ({}).\n",
+        fmt_us(added),
+        verdict(added <= 200.0)
+    ));
+    if let (Some(g), Some(i)) = (get("gateway-python"), get("invoke-python")) {
+        out.push_str(&format!(
+            "- At concurrency 64 the same comparison: gateway {} p50 / {:.0} req/s, Invoke {} p50 / {:.0} req/s.\n",
+            fmt_us(g.summary.p50_us),
+            g.rps,
+            fmt_us(i.summary.p50_us),
+            i.rps
+        ));
+    }
+    if let Some(kib) = rss {
+        out.push_str(&format!(
+            "\n`gust up` RSS after the runs: {} MiB; shutdown took {:?}.\n",
+            kib / 1024,
+            shutdown
+        ));
+    }
+    out
+}
