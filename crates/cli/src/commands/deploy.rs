@@ -126,12 +126,8 @@ fn route_path(api: &ApiDefinition, route_key: &str) -> String {
     }
 }
 
-/// Lists the routes and URLs deployed, as something to paste into a terminal.
+/// Lists the routes and URLs deployed, aligned, as something to paste into a terminal.
 fn print_summary(gateway: Option<&str>, apis: &[&ApiDefinition], urls: &[(String, String)]) {
-    if apis.is_empty() && urls.is_empty() {
-        return;
-    }
-    let base = gateway.unwrap_or("");
     if !apis.is_empty() {
         match gateway {
             Some(g) => eprintln!("routes (gateway {g}):"),
@@ -140,11 +136,13 @@ fn print_summary(gateway: Option<&str>, apis: &[&ApiDefinition], urls: &[(String
             ),
         }
     }
+    let base = gateway.unwrap_or("");
+    let mut rows: Vec<[String; 4]> = Vec::new();
     for api in apis {
         let host = api
             .domains
             .first()
-            .map(|d| format!("  (Host: {d})"))
+            .map(|d| format!("(-H 'Host: {d}')"))
             .unwrap_or_default();
         for r in &api.routes {
             let method = match RouteKey::parse(&r.route_key) {
@@ -152,20 +150,36 @@ fn print_summary(gateway: Option<&str>, apis: &[&ApiDefinition], urls: &[(String
                 _ => "ANY",
             };
             let target = match &r.mock {
-                Some(m) => format!("mock {}", m.status),
-                None => r.function.clone(),
+                Some(m) => format!("-> mock {}", m.status),
+                None => format!("-> {}", r.function),
             };
-            eprintln!(
-                "  {method:<7} {base}{}  -> {target}  [api {}]{host}",
-                route_path(api, &r.route_key),
-                api.name
-            );
+            rows.push([
+                method.to_string(),
+                format!("{base}{}", route_path(api, &r.route_key)),
+                format!("{target}  [api {}]", api.name),
+                host.clone(),
+            ]);
         }
+    }
+    let mut widths = [0usize; 4];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        eprintln!("  {}", line.join("  ").trim_end());
     }
     if !urls.is_empty() {
         eprintln!("function URLs:");
+        let width = urls.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
         for (name, url) in urls {
-            eprintln!("  {name}  {url}");
+            eprintln!("  {name:<width$}  {url}");
         }
     }
 }
