@@ -169,6 +169,11 @@ fn check_cors(c: CorsIn) -> Result<CorsConfig, LambdaError> {
     Ok(cors)
 }
 
+/// An empty `Cors` (`{}`) means no CORS settings: stored and reported as absent.
+fn non_empty(cors: CorsConfig) -> Option<CorsConfig> {
+    (cors != CorsConfig::default()).then_some(cors)
+}
+
 /// `CreateFunctionUrlConfig`: 201.
 pub(crate) async fn create(
     api: &Api,
@@ -185,7 +190,7 @@ pub(crate) async fn create(
         }
     };
     let invoke_mode = check_invoke_mode(input.invoke_mode.as_deref().unwrap_or("BUFFERED"))?;
-    let cors = input.cors.map(check_cors).transpose()?;
+    let cors = input.cors.map(check_cors).transpose()?.and_then(non_empty);
     let state = &api.state;
     let _guard = api.shared.lock(name).await;
     if state.store.get_function(name).await?.is_none() {
@@ -273,7 +278,7 @@ pub(crate) async fn update(
         config.invoke_mode = m;
     }
     if let Some(c) = cors {
-        config.cors = Some(c);
+        config.cors = non_empty(c);
     }
     config.last_modified_time = now_micros();
     state.store.put_function_url(&config).await?;

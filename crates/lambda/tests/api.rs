@@ -1322,6 +1322,17 @@ async fn function_url_lifecycle() {
     assert_eq!(u["FunctionUrl"], url.as_str());
     assert_eq!(u["Cors"]["MaxAge"], 60);
     assert_eq!(u["CreationTime"], created.as_str());
+    // An empty Cors clears the CORS settings.
+    let u = h
+        .json(
+            Method::PUT,
+            "/2021-10-31/functions/web/url",
+            json!({"Cors": {}}),
+        )
+        .await
+        .json();
+    assert!(u.get("Cors").is_none(), "{u}");
+    assert_eq!(u["AuthType"], "AWS_IAM");
 
     let l = h.get("/2021-10-31/functions/web/urls").await;
     assert_eq!(l.status, StatusCode::OK);
