@@ -16,16 +16,16 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
-use crate::host::{AllowedHosts, CgiHost, Hooks, HttpHost, Limits};
+use crate::host::{AllowedHosts, CgiHost, Hooks, HttpHost, Limits, LogPipe};
 
-/// Most bytes a guest may write to stdout and stderr (its log) in one request; a write past
-/// it fails in the guest.
+/// Most bytes of a guest's stdout and stderr (its log) kept per request; output past it is
+/// dropped (the guest's writes still succeed) and the log says how much was cut.
 pub const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the guest gets for one request.
 pub(crate) struct RunInput {
     pub request: http::Request<Bytes>,
-    pub env: Vec<(String, String)>,
+    pub env: Arc<Vec<(String, String)>>,
     pub memory_bytes: usize,
     pub allowed: Arc<AllowedHosts>,
     pub deadline: Instant,
@@ -55,6 +55,8 @@ pub(crate) struct RunOutput {
     /// Captured log output: stdout and stderr of a component (interleaved as written), or
     /// stderr of a WAGI module (whose stdout is the response).
     pub log: Bytes,
+    /// Log bytes dropped past [`MAX_LOG_BYTES`].
+    pub log_dropped: usize,
     pub peak_memory: usize,
     pub denied_hosts: Vec<String>,
 }
@@ -65,11 +67,11 @@ pub(crate) async fn run_http(
     pre: &ProxyPre<HttpHost>,
     input: RunInput,
 ) -> RunOutput {
-    let log = MemoryOutputPipe::new(MAX_LOG_BYTES);
+    let log = LogPipe::new(MAX_LOG_BYTES);
     let mut wasi = WasiCtx::builder();
     wasi.stdout(log.clone())
         .stderr(log.clone())
-        .envs(&input.env);
+        .envs(&input.env[..]);
     let host = HttpHost {
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
@@ -102,6 +104,7 @@ pub(crate) async fn run_http(
             return RunOutput {
                 result: Err(Failure::InvalidResponse(format!("request rejected: {e:#}"))),
                 log: Bytes::new(),
+                log_dropped: 0,
                 peak_memory: 0,
                 denied_hosts: Vec::new(),
             }
@@ -156,9 +159,11 @@ pub(crate) async fn run_http(
     })
     .await;
     let Ok(((ran, summary), response)) = joined else {
+        let (log, log_dropped) = log.contents();
         return RunOutput {
             result: Err(Failure::Timeout),
-            log: log.contents(),
+            log,
+            log_dropped,
             peak_memory: 0,
             denied_hosts: Vec::new(),
         };
@@ -171,9 +176,11 @@ pub(crate) async fn run_http(
     };
     // A response already sent stands even if the guest failed afterwards only when it was
     // complete; a failure before or during the body is the invocation's failure.
+    let (log, log_dropped) = log.contents();
     RunOutput {
         result,
-        log: log.contents(),
+        log,
+        log_dropped,
         peak_memory: summary.peak,
         denied_hosts: summary.denied_hosts,
     }
@@ -186,7 +193,7 @@ pub(crate) async fn run_cgi(
     input: RunInput,
 ) -> RunOutput {
     let stdout = MemoryOutputPipe::new(input.max_response_bytes + 64 * 1024);
-    let stderr = MemoryOutputPipe::new(MAX_LOG_BYTES);
+    let stderr = LogPipe::new(MAX_LOG_BYTES);
     let (parts, body) = input.request.into_parts();
     let mut env = cgi_env(&parts, body.len());
     env.extend(input.env.iter().cloned());
@@ -227,9 +234,11 @@ pub(crate) async fn run_cgi(
             _ => Err(classify(e, &summary)),
         },
     };
+    let (log, log_dropped) = stderr.contents();
     RunOutput {
         result,
-        log: stderr.contents(),
+        log,
+        log_dropped,
         peak_memory: summary.peak,
         denied_hosts: summary.denied_hosts,
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
@@ -196,6 +198,108 @@ pub(crate) struct CgiHost {
     pub timed_out: bool,
 }
 
+/// Captures a guest's log output (stdout/stderr) up to a limit and silently drops the rest,
+/// as Lambda truncates an oversized log instead of failing the function. Clones share the
+/// buffer.
+#[derive(Clone)]
+pub(crate) struct LogPipe {
+    inner: Arc<std::sync::Mutex<LogBuf>>,
+}
+
+struct LogBuf {
+    bytes: bytes::BytesMut,
+    capacity: usize,
+    dropped: usize,
+}
+
+impl LogPipe {
+    pub(crate) fn new(capacity: usize) -> LogPipe {
+        LogPipe {
+            inner: Arc::new(std::sync::Mutex::new(LogBuf {
+                bytes: bytes::BytesMut::new(),
+                capacity,
+                dropped: 0,
+            })),
+        }
+    }
+
+    fn push(&self, data: &[u8]) {
+        let mut b = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let room = b.capacity.saturating_sub(b.bytes.len());
+        let keep = data.len().min(room);
+        b.bytes.extend_from_slice(&data[..keep]);
+        b.dropped += data.len() - keep;
+    }
+
+    /// Takes what was kept, and how many bytes were dropped past the limit.
+    pub(crate) fn contents(&self) -> (Bytes, usize) {
+        let mut b = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut b.bytes).freeze(), b.dropped)
+    }
+}
+
+impl OutputStream for LogPipe {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        // Always writable: bytes past the limit are counted and dropped.
+        Ok(1 << 20)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LogPipe {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogPipe {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.push(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogPipe {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
 /// Splits captured output into log lines (a last line without newline included).
 pub(crate) fn lines(out: &Bytes) -> impl Iterator<Item = String> + '_ {
     let text = out.strip_suffix(b"\n").unwrap_or(out);
@@ -232,6 +336,18 @@ mod tests {
         assert!(l.denied);
         assert!(l.memory_growing(0, 40, None).unwrap());
         assert_eq!(l.peak, 100);
+    }
+
+    #[test]
+    fn log_pipe_truncates_instead_of_failing() {
+        let mut p = LogPipe::new(8);
+        p.write(Bytes::from_static(b"12345")).unwrap();
+        p.write(Bytes::from_static(b"67890")).unwrap();
+        assert!(p.check_write().unwrap() > 0);
+        p.write(Bytes::from_static(b"abc")).unwrap();
+        let (kept, dropped) = p.contents();
+        assert_eq!(kept, Bytes::from_static(b"12345678"));
+        assert_eq!(dropped, 5);
     }
 
     #[test]

@@ -33,15 +33,16 @@ use gust_model::{function_arn, limits, now_ms, FunctionRecord, LogEntry, LogStre
 use gust_runtime::report::{
     end_line, error_body, report_line, rfc3339_now, start_line, timeout_message,
 };
-use gust_runtime::{tail_text, InvokeError, InvokeRequest, InvokeResponse, Invoker, LogSink};
+use gust_runtime::{tail_text, InvokeError, InvokeRequest, InvokeResponse, Invoker};
 use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
 use wasmtime::Engine;
 
 use crate::artifact::{ArtifactCache, Counters, Linkers, LoadError, Loaded, Prepared, WasmKind};
 use crate::engine::{self, PoolLimits, Ticker};
-use crate::guest::{self, Failure, RunInput, RunOutput};
+use crate::guest::{self, Failure, RunInput, RunOutput, MAX_LOG_BYTES};
 use crate::host::AllowedHosts;
+use crate::logs::LogBuffer;
 
 /// The function environment variable listing the hosts a guest may call over HTTP.
 pub const ALLOWED_HOSTS_VAR: &str = "GUST_WASM_ALLOWED_HOSTS";
@@ -110,6 +111,96 @@ pub struct WasmStats {
 
 type LoadCell = Arc<OnceCell<Result<Arc<Loaded>, String>>>;
 
+/// Loaded modules, shared by every function with the same package and handler, and each
+/// function's view of its own (found by name without allocating, with its guest
+/// environment prepared once per configuration).
+#[derive(Default)]
+struct Modules {
+    by_package: HashMap<(String, String), LoadCell>,
+    by_function: HashMap<String, FunctionEntry>,
+}
+
+struct FunctionEntry {
+    code_id: String,
+    handler: String,
+    cell: LoadCell,
+    /// The configuration `guest` was computed from.
+    environment: std::collections::BTreeMap<String, String>,
+    memory_size: u32,
+    guest: Arc<GuestConfig>,
+}
+
+/// What every request of a function gives its guest, computed once per configuration.
+struct GuestConfig {
+    env: Arc<Vec<(String, String)>>,
+    allowed: Arc<AllowedHosts>,
+}
+
+impl Modules {
+    /// Forgets `name`'s entry, and drops its module unless another function uses it.
+    fn forget(&mut self, name: &str) {
+        if let Some(old) = self.by_function.remove(name) {
+            self.release(&old.code_id, &old.handler);
+        }
+    }
+
+    fn release(&mut self, code_id: &str, handler: &str) {
+        let used = self
+            .by_function
+            .values()
+            .any(|e| e.code_id == code_id && e.handler == handler);
+        if !used {
+            self.by_package
+                .remove(&(code_id.to_string(), handler.to_string()));
+        }
+    }
+
+    /// The load cell and guest configuration of `record`, creating or replacing its entry
+    /// when its package or configuration changed.
+    fn entry(&mut self, record: &FunctionRecord, region: &str) -> (LoadCell, Arc<GuestConfig>) {
+        let cfg = &record.config;
+        if let Some(e) = self.by_function.get(&cfg.name) {
+            if e.code_id == record.code_id
+                && e.handler == cfg.handler
+                && e.memory_size == cfg.memory_size
+                && e.environment == cfg.environment
+            {
+                return (e.cell.clone(), e.guest.clone());
+            }
+        }
+        let cell = self
+            .by_package
+            .entry((record.code_id.clone(), cfg.handler.clone()))
+            .or_default()
+            .clone();
+        let guest = Arc::new(GuestConfig {
+            env: Arc::new(guest_env(record, region)),
+            allowed: Arc::new(AllowedHosts::parse(
+                cfg.environment
+                    .get(ALLOWED_HOSTS_VAR)
+                    .map_or("", String::as_str),
+            )),
+        });
+        let old = self.by_function.insert(
+            cfg.name.clone(),
+            FunctionEntry {
+                code_id: record.code_id.clone(),
+                handler: cfg.handler.clone(),
+                cell: cell.clone(),
+                environment: cfg.environment.clone(),
+                memory_size: cfg.memory_size,
+                guest: guest.clone(),
+            },
+        );
+        if let Some(old) = old {
+            if old.code_id != record.code_id || old.handler != cfg.handler {
+                self.release(&old.code_id, &old.handler);
+            }
+        }
+        (cell, guest)
+    }
+}
+
 /// Runs `wasm` functions on wasmtime. See the module docs.
 pub struct WasmInvoker {
     inner: Arc<Inner>,
@@ -130,14 +221,13 @@ struct Inner {
     cache: ArtifactCache,
     counters: Counters,
     code: Arc<dyn gust_store::CodeStore>,
-    logs: LogSink,
+    logs: Arc<LogBuffer>,
     region: String,
     max_concurrency: u32,
-    /// Loaded modules by (code id, handler): functions with the same package share one.
-    loaded: Mutex<HashMap<(String, String), LoadCell>>,
+    modules: Mutex<Modules>,
     slots: Mutex<Slots>,
     released: Notify,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 #[derive(Default)]
@@ -178,7 +268,7 @@ impl WasmInvoker {
         })?;
         let engine_hash = engine::engine_hash(&engine);
         tracing::info!(cache_dir = %config.cache_dir.display(), engine = %engine_hash, "wasm runtime ready");
-        let (sink, writer) = LogSink::start(logs);
+        let (sink, writer) = LogBuffer::start(logs);
         let inner = Arc::new(Inner {
             engine,
             linkers,
@@ -192,10 +282,10 @@ impl WasmInvoker {
             logs: sink,
             region: config.region,
             max_concurrency: config.max_concurrency,
-            loaded: Mutex::new(HashMap::new()),
+            modules: Mutex::new(Modules::default()),
             slots: Mutex::new(Slots::default()),
             released: Notify::new(),
-            _ticker: ticker,
+            ticker,
         });
         Ok(Arc::new(WasmInvoker {
             inner,
@@ -220,7 +310,7 @@ impl WasmInvoker {
     /// does not; returns what kind of binary it is, or why it cannot run.
     pub async fn prepare(&self, record: &FunctionRecord) -> Result<WasmKind, String> {
         match self.inner.load(record).await {
-            Ok((loaded, _)) => Ok(loaded.kind),
+            Ok((loaded, _, _)) => Ok(loaded.kind),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -233,7 +323,7 @@ impl WasmInvoker {
         function: Arc<FunctionRecord>,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError> {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = fast_request_id();
         let inner = self.inner.clone();
         let job = Job {
             function,
@@ -321,10 +411,15 @@ impl Invoker for WasmInvoker {
     async fn function_changed(&self, name: &str, record: Option<Arc<FunctionRecord>>) {
         // Compile at deploy: the API answers once the module is ready, so the first request
         // pays nothing. A module that cannot run is logged here and reported by each invoke.
-        if let Some(record) = record {
+        // A deleted function's module is dropped (unless another function shares it).
+        let Some(record) = record else {
+            lock(&self.inner.modules).forget(name);
+            return;
+        };
+        {
             let t0 = Instant::now();
             match self.inner.load(&record).await {
-                Ok((loaded, _)) => tracing::info!(
+                Ok((loaded, _, _)) => tracing::info!(
                     function = name,
                     kind = loaded.kind.as_str(),
                     module = %loaded.module_hash,
@@ -464,9 +559,8 @@ impl Inner {
     async fn load(
         self: &Arc<Self>,
         record: &FunctionRecord,
-    ) -> Result<(Arc<Loaded>, bool), LoadError> {
-        let key = (record.code_id.clone(), record.config.handler.clone());
-        let cell = lock(&self.loaded).entry(key).or_default().clone();
+    ) -> Result<(Arc<Loaded>, bool, Arc<GuestConfig>), LoadError> {
+        let (cell, guest) = lock(&self.modules).entry(record, &self.region);
         let mut loaded_now = false;
         let result = cell
             .get_or_try_init(|| async {
@@ -496,25 +590,24 @@ impl Inner {
             })
             .await?;
         match result {
-            Ok(l) => Ok((l.clone(), loaded_now)),
+            Ok(l) => Ok((l.clone(), loaded_now, guest)),
             Err(m) => Err(LoadError::Invalid(m.clone())),
         }
     }
 
     async fn execute(self: Arc<Self>, job: Job) -> Done {
         let start = Instant::now();
+        let start_ms = now_ms();
         let cfg = &job.function.config;
         let id = job.request_id.as_str();
         let timeout = Duration::from_secs(u64::from(cfg.timeout.max(1)));
         let deadline = start + timeout;
-        let start_l = start_line(id);
-        self.logs.platform(&cfg.name, id, start_l.clone()).await;
 
         let loaded = self.load(&job.function).await;
         let init = start.elapsed();
         let mut platform_after: Vec<String> = Vec::new();
         let mut status = String::new();
-        let (outcome, printed, peak, cold) = match loaded {
+        let (outcome, log, peak, cold) = match loaded {
             Err(e) => {
                 let error_type = match e {
                     LoadError::Invalid(_) => "Runtime.InvalidWasm",
@@ -529,34 +622,37 @@ impl Inner {
                         error_type: error_type.to_string(),
                         payload: error_body(error_type, &message),
                     },
-                    Vec::new(),
+                    Bytes::new(),
                     0,
                     false,
                 )
             }
-            Ok((loaded, cold)) => {
+            Ok((loaded, cold, guest)) => {
                 let input = RunInput {
                     request: job.request,
-                    env: guest_env(&job.function, &self.region),
+                    env: guest.env.clone(),
                     memory_bytes: usize::try_from(u64::from(cfg.memory_size) * 1024 * 1024)
                         .unwrap_or(usize::MAX),
-                    allowed: Arc::new(AllowedHosts::parse(
-                        cfg.environment
-                            .get(ALLOWED_HOSTS_VAR)
-                            .map_or("", String::as_str),
-                    )),
+                    allowed: guest.allowed.clone(),
                     deadline,
                     program: program_name(&job.function),
                     max_response_bytes: job.max_response_bytes,
                 };
+                let running = self.ticker.running();
                 let out: RunOutput = match &loaded.prepared {
                     Prepared::Http(pre) => guest::run_http(&self.engine, pre, input).await,
                     Prepared::Cgi(pre) => guest::run_cgi(&self.engine, pre, input).await,
                 };
-                let printed: Vec<String> = crate::host::lines(&out.log).collect();
+                drop(running);
                 for host in &out.denied_hosts {
                     platform_after.push(format!(
                         "outbound HTTP request to {host} denied (not in {ALLOWED_HOSTS_VAR})"
+                    ));
+                }
+                if out.log_dropped > 0 {
+                    platform_after.push(format!(
+                        "log output truncated: {} bytes past the first {MAX_LOG_BYTES} were dropped",
+                        out.log_dropped
                     ));
                 }
                 let outcome = match out.result {
@@ -571,25 +667,10 @@ impl Inner {
                         }
                     }
                 };
-                (outcome, printed, out.peak_memory, cold)
+                (outcome, out.log, out.peak_memory, cold)
             }
         };
         let duration = start.elapsed();
-        for line in &printed {
-            self.logs
-                .push(LogEntry {
-                    ts_ms: now_ms(),
-                    function: cfg.name.clone(),
-                    request_id: id.to_string(),
-                    stream: LogStream::Stdout,
-                    message: line.clone(),
-                })
-                .await;
-        }
-        for line in &platform_after {
-            self.logs.platform(&cfg.name, id, line.clone()).await;
-        }
-        let end_l = end_line(id);
         let peak_mb = (peak as u64).div_ceil(1024 * 1024);
         let report = report_line(
             id,
@@ -599,17 +680,36 @@ impl Inner {
             cold.then_some(init),
             &status,
         );
-        self.logs.platform(&cfg.name, id, end_l.clone()).await;
-        self.logs.platform(&cfg.name, id, report.clone()).await;
+        // Every line of the invocation goes to the log writer at once; nothing here waits
+        // for the store.
+        let end_ms = now_ms();
+        let printed = crate::host::lines(&log);
+        let mut entries = Vec::with_capacity(3 + platform_after.len());
+        let entry = |ts_ms: i64, stream: LogStream, message: String| LogEntry {
+            ts_ms,
+            function: cfg.name.clone(),
+            request_id: id.to_string(),
+            stream,
+            message,
+        };
+        entries.push(entry(start_ms, LogStream::Platform, start_line(id)));
+        entries.extend(printed.map(|l| entry(end_ms, LogStream::Stdout, l)));
+        entries.extend(
+            platform_after
+                .into_iter()
+                .map(|l| entry(end_ms, LogStream::Platform, l)),
+        );
+        entries.push(entry(end_ms, LogStream::Platform, end_line(id)));
+        entries.push(entry(end_ms, LogStream::Platform, report));
         let log_tail = job.tail_log.then(|| {
-            let mut lines = Vec::with_capacity(printed.len() + platform_after.len() + 3);
-            lines.push(start_l);
-            lines.extend(printed);
-            lines.extend(platform_after);
-            lines.push(end_l);
-            lines.push(report);
-            tail_text(&lines)
+            tail_text(
+                &entries
+                    .iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>(),
+            )
         });
+        self.logs.append(entries).await;
         Done {
             outcome,
             log_tail,
@@ -733,6 +833,29 @@ fn guest_env(record: &FunctionRecord, region: &str) -> Vec<(String, String)> {
         env.insert(k.to_string(), v);
     }
     env.into_iter().collect()
+}
+
+/// A request id for a raw HTTP request: UUID-shaped and unique in this process, without a
+/// system call (a random seed taken once, then a counter through a bijective mix).
+fn fast_request_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (s0, s1) = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mix = |mut z: u64| {
+        // splitmix64's finalizer: a bijection, so distinct counters give distinct values.
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    // Setting the version and variant bits masks six bits; two ids would need both words
+    // to collide in the rest.
+    let hi = (mix(s0 ^ n) & !0xf000) | 0x4000;
+    let lo = mix(s1.wrapping_add(n));
+    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    uuid::Uuid::from_u64_pair(hi, lo).hyphenated().to_string()
 }
 
 fn program_name(record: &FunctionRecord) -> String {

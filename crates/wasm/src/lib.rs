@@ -20,6 +20,11 @@
 //! never blocks the host), no filesystem, no sockets, and outbound HTTP only to the hosts in
 //! the function's `GUST_WASM_ALLOWED_HOSTS` variable.
 //!
+//! Every invocation's log lines (`START`, the guest's output, `END`, `REPORT`) go to the log
+//! store in one batch with other invocations' lines, off the request path (`logs.rs`); a
+//! guest's output past [`MAX_LOG_BYTES`] is truncated, not an error. A deleted function's
+//! module is dropped from memory unless another function shares it.
+//!
 //! Not here: routing between executors (`gust_runtime::RoutingInvoker`), the Lambda API,
 //! warm instance reuse (deliberately: nothing survives between requests), and granting
 //! directories to guests.
@@ -29,6 +34,7 @@ mod engine;
 mod guest;
 mod host;
 pub mod invoker;
+mod logs;
 
 pub use artifact::{LoadError, WasmKind};
 pub use engine::{PoolLimits, EPOCH_TICK};
