@@ -107,6 +107,38 @@ async fn modify(
     Ok(record)
 }
 
+/// Runs `change` (a write of the function's policy) under the function's lock, after checking
+/// that the function exists and that `revision` is current; then gives the function a new
+/// `RevisionId`, as Lambda does for permission changes. The runtime is not told: nothing it
+/// runs has changed.
+pub(crate) async fn modify_policy<F, Fut>(
+    api: &Api,
+    name: &str,
+    revision: Option<&str>,
+    change: F,
+) -> Result<(), LambdaError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), LambdaError>>,
+{
+    let state = &api.state;
+    let _guard = api.shared.lock(name).await;
+    let mut record = state
+        .store
+        .get_function(name)
+        .await?
+        .ok_or_else(|| LambdaError::not_found(&state.region, name))?;
+    if revision.is_some_and(|r| r != record.revision_id) {
+        return Err(LambdaError::RevisionMismatch);
+    }
+    change().await?;
+    record.revision_id = new_revision();
+    let record = Arc::new(record);
+    state.store.put_function(&record).await?;
+    api.shared.cache_put(record);
+    Ok(())
+}
+
 fn new_revision() -> String {
     uuid::Uuid::new_v4().to_string()
 }

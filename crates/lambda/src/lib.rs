@@ -30,7 +30,8 @@
 //!   `{"apis":[…]}`).
 //!
 //! Function URLs (`/2021-10-31/functions/{name}/url[s]`, module `urls`) are Lambda's own
-//! API; the gateway serves them.
+//! API; the gateway serves them. Resource policies (`AddPermission`, `GetPolicy`,
+//! `RemovePermission`, module [`policy`]) are stored and reported but not enforced.
 //!
 //! `DeleteFunction` keeps the function's log lines, as Lambda keeps its CloudWatch log group;
 //! the store's retention trims them. It deletes the function's URL (the store does so in the
@@ -53,6 +54,7 @@ mod apis;
 pub mod error;
 mod handlers;
 mod invoke;
+pub mod policy;
 pub mod request;
 mod urls;
 pub mod wire;
@@ -252,6 +254,14 @@ pub fn router(state: Arc<LambdaState>) -> Router {
         .route(
             "/2021-10-31/functions/{FunctionName}/urls",
             get(r(Route::ListFunctionUrlConfigs)),
+        )
+        .route(
+            "/2015-03-31/functions/{FunctionName}/policy",
+            post(r(Route::AddPermission)).get(r(Route::GetPolicy)),
+        )
+        .route(
+            "/2015-03-31/functions/{FunctionName}/policy/{StatementId}",
+            axum::routing::delete(r(Route::RemovePermission)),
         )
         .route("/gust/v1/apis", get(r(Route::ListApis)))
         .route("/gust/v1/apis/", get(r(Route::ListApis)))

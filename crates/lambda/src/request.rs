@@ -17,11 +17,12 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use crate::error::LambdaError;
+use crate::policy::AddPermissionRequest;
 use crate::wire::{
     Concurrency, CreateFunctionRequest, FunctionUrlConfigRequest, TagResourceRequest,
     UpdateFunctionCodeRequest, UpdateFunctionConfigurationRequest,
 };
-use crate::{apis, handlers, invoke, urls, Api};
+use crate::{apis, handlers, invoke, policy, urls, Api};
 
 /// Largest `CreateFunction` / `UpdateFunctionCode` body: a 50 MB zip in base64 plus the JSON
 /// around it. The number is the one Lambda names in its 413 message.
@@ -58,6 +59,9 @@ pub enum Route {
     GetApi,
     ListApis,
     DeleteApi,
+    AddPermission,
+    GetPolicy,
+    RemovePermission,
 }
 
 /// `Invoke`'s `X-Amz-Invocation-Type`.
@@ -174,6 +178,18 @@ pub enum Operation {
     DeleteApi {
         name: String,
     },
+    AddPermission {
+        name: String,
+        input: Box<AddPermissionRequest>,
+    },
+    GetPolicy {
+        name: String,
+    },
+    RemovePermission {
+        name: String,
+        statement_id: String,
+        revision_id: Option<String>,
+    },
 }
 
 type BoxResponse = Pin<Box<dyn Future<Output = Response> + Send>>;
@@ -257,6 +273,13 @@ async fn dispatch(api: &Api, op: Operation, request_id: &str) -> Result<Response
         O::GetApi { name } => apis::get(api, &name).await?,
         O::ListApis => apis::list(api).await?,
         O::DeleteApi { name } => apis::delete(api, &name).await?,
+        O::AddPermission { name, input } => policy::add_permission(api, &name, *input).await?,
+        O::GetPolicy { name } => policy::get_policy(api, &name).await?,
+        O::RemovePermission {
+            name,
+            statement_id,
+            revision_id,
+        } => policy::remove_permission(api, &name, &statement_id, revision_id.as_deref()).await?,
     };
     Ok(resp.into_response(request_id))
 }
@@ -310,7 +333,8 @@ impl Operation {
     /// Parses `req`, which the router matched to `route`.
     pub async fn parse(route: Route, region: &str, req: Request) -> Result<Operation, LambdaError> {
         let (mut parts, body) = req.into_parts();
-        let path = path_param(&mut parts).await?;
+        let params = path_params(&mut parts).await?;
+        let path = params.first().map(|(_, v)| v.clone());
         let query = query_pairs(&parts.uri)?;
         let headers = &parts.headers;
         let name = || function_name(path.as_deref(), &query, region, true);
@@ -522,6 +546,37 @@ impl Operation {
             Route::DeleteApi => Operation::DeleteApi {
                 name: path.unwrap_or_default(),
             },
+            Route::AddPermission => {
+                if let Some(q) = qualifier(path.as_deref(), &query) {
+                    let name = unqualified_name(path.as_deref())?;
+                    return Err(if q == "$LATEST" {
+                        LambdaError::InvalidParameter(
+                            "We currently do not support adding policies for $LATEST.".into(),
+                        )
+                    } else {
+                        LambdaError::FunctionNotFound(format!(
+                            "{}:{q}",
+                            gust_model::function_arn(region, &name)
+                        ))
+                    });
+                }
+                let name = name()?;
+                let body = read_small_body(body, "AddPermission").await?;
+                Operation::AddPermission {
+                    name,
+                    input: Box::new(json_body(&body)?),
+                }
+            }
+            Route::GetPolicy => Operation::GetPolicy { name: name()? },
+            Route::RemovePermission => Operation::RemovePermission {
+                name: name()?,
+                statement_id: params
+                    .iter()
+                    .find(|(k, _)| k == "StatementId")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+                revision_id: query_value(&query, "RevisionId").map(str::to_string),
+            },
         };
         Ok(op)
     }
@@ -577,14 +632,19 @@ async fn parse_invoke(
     })
 }
 
-/// The single `{…}` path parameter of the matched route (already percent-decoded by axum),
-/// if the route has one.
-async fn path_param(parts: &mut http::request::Parts) -> Result<Option<String>, LambdaError> {
+/// The `{…}` path parameters of the matched route (already percent-decoded by axum), in
+/// order; the first is the function (or API) name.
+async fn path_params(
+    parts: &mut http::request::Parts,
+) -> Result<Vec<(String, String)>, LambdaError> {
     use axum::extract::rejection::RawPathParamsRejection;
     use axum::extract::FromRequestParts;
     match axum::extract::RawPathParams::from_request_parts(parts, &()).await {
-        Ok(params) => Ok(params.iter().next().map(|(_, v)| v.to_string())),
-        Err(RawPathParamsRejection::MissingPathParams(_)) => Ok(None),
+        Ok(params) => Ok(params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()),
+        Err(RawPathParamsRejection::MissingPathParams(_)) => Ok(Vec::new()),
         Err(e) => Err(LambdaError::InvalidParameter(e.body_text())),
     }
 }

@@ -1618,3 +1618,113 @@ async fn apis_refuse_bad_definitions() {
     let r = put("a", json!({"domains": ["shop.localhost"]})).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resource policies (`/2015-03-31/functions/{name}/policy`)
+
+#[tokio::test]
+async fn permissions_add_get_remove() {
+    let h = harness();
+    h.create("web").await;
+    let rev0 =
+        h.get("/2015-03-31/functions/web").await.json()["Configuration"]["RevisionId"].clone();
+    let none = h.get("/2015-03-31/functions/web/policy").await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    assert_eq!(none.error_code(), "ResourceNotFoundException");
+
+    let add = h
+        .json(
+            Method::POST,
+            "/2015-03-31/functions/web/policy",
+            json!({"StatementId": "url", "Action": "lambda:InvokeFunctionUrl", "Principal": "*",
+                   "FunctionUrlAuthType": "NONE"}),
+        )
+        .await;
+    assert_eq!(add.status, StatusCode::CREATED, "{:?}", add.body);
+    let stmt: Value =
+        serde_json::from_str(add.json()["Statement"].as_str().unwrap_or("")).expect("json");
+    assert_eq!(stmt["Sid"], "url");
+    assert_eq!(stmt["Resource"], ARN);
+    assert_eq!(
+        stmt["Condition"]["StringEquals"]["lambda:FunctionUrlAuthType"],
+        "NONE"
+    );
+
+    let got = h.get("/2015-03-31/functions/web/policy").await;
+    assert_eq!(got.status, StatusCode::OK);
+    let got = got.json();
+    let rev1 =
+        h.get("/2015-03-31/functions/web").await.json()["Configuration"]["RevisionId"].clone();
+    assert_ne!(
+        rev0, rev1,
+        "a permission change gives the function a new RevisionId"
+    );
+    assert_eq!(got["RevisionId"], rev1);
+    let policy: Value = serde_json::from_str(got["Policy"].as_str().unwrap_or("")).expect("json");
+    assert_eq!(policy["Version"], "2012-10-17");
+    assert_eq!(policy["Statement"].as_array().map(Vec::len), Some(1));
+
+    let dup = h
+        .json(
+            Method::POST,
+            "/2015-03-31/functions/web/policy",
+            json!({"StatementId": "url", "Action": "lambda:InvokeFunction", "Principal": "*"}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert_eq!(dup.message(), "The statement id (url) provided already exists. Please provide a new statement id, or remove the existing statement.");
+    let stale = h
+        .json(
+            Method::POST,
+            "/2015-03-31/functions/web/policy",
+            json!({"StatementId": "b", "Action": "lambda:InvokeFunction", "Principal": "*",
+                   "RevisionId": rev0}),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let latest = h
+        .json(
+            Method::POST,
+            "/2015-03-31/functions/web/policy?Qualifier=%24LATEST",
+            json!({"StatementId": "b", "Action": "lambda:InvokeFunction", "Principal": "*"}),
+        )
+        .await;
+    assert_eq!(latest.error_code(), "InvalidParameterValueException");
+
+    let rm = |sid: &'static str| {
+        let h = &h;
+        async move {
+            h.send(
+                Method::DELETE,
+                &format!("/2015-03-31/functions/web/policy/{sid}"),
+                &[],
+                Body::empty(),
+            )
+            .await
+        }
+    };
+    let missing = rm("nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.message(),
+        "Statement nope is not found in resource policy."
+    );
+    assert_eq!(rm("url").await.status, StatusCode::NO_CONTENT);
+    let gone = h.get("/2015-03-31/functions/web/policy").await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let again = rm("url").await;
+    assert_eq!(
+        again.message(),
+        "No policy is associated with the given resource."
+    );
+
+    let r = h
+        .json(
+            Method::POST,
+            "/2015-03-31/functions/nope/policy",
+            json!({"StatementId": "a", "Action": "lambda:InvokeFunction", "Principal": "*"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "ResourceNotFoundException");
+}

@@ -64,8 +64,8 @@ pub trait FunctionStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<FunctionRecord>>;
-    /// Returns whether a function was deleted. Its function URL (see [`ApiStore`]) goes with
-    /// it, in the same transaction.
+    /// Returns whether a function was deleted. Its function URL (see [`ApiStore`]) and its
+    /// policy ([`PolicyStore`]) go with it, in the same transaction.
     async fn delete_function(&self, name: &str) -> Result<bool>;
 }
 
@@ -145,9 +145,24 @@ pub trait ApiStore: Send + Sync {
     fn config_generation(&self) -> u64;
 }
 
+/// Resource-based policies of functions (Lambda's `AddPermission`), one document per function.
+/// The store keeps each as opaque text; the Lambda API owns its format. Writes advance
+/// [`ApiStore::config_generation`] too, since a policy can decide who may call a function URL.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// Inserts or replaces the policy of `function`.
+    async fn put_function_policy(&self, function: &str, policy: &str) -> Result<()>;
+    async fn get_function_policy(&self, function: &str) -> Result<Option<String>>;
+    /// Returns whether there was one.
+    async fn delete_function_policy(&self, function: &str) -> Result<bool>;
+}
+
 /// Everything the server needs from a store, as one object.
-pub trait Store: FunctionStore + CodeStore + EventQueue + LogStore + ApiStore {}
-impl<T: FunctionStore + CodeStore + EventQueue + LogStore + ApiStore> Store for T {}
+pub trait Store:
+    FunctionStore + CodeStore + EventQueue + LogStore + ApiStore + PolicyStore
+{
+}
+impl<T: FunctionStore + CodeStore + EventQueue + LogStore + ApiStore + PolicyStore> Store for T {}
 
 /// Options of the embedded store.
 #[derive(Debug, Clone)]

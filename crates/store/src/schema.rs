@@ -79,6 +79,13 @@ const MIGRATIONS: &[&str] = &[
         record   TEXT NOT NULL
     );
     ",
+    // 3 -> 4: resource-based policies of functions (Lambda's AddPermission), opaque JSON.
+    "
+    CREATE TABLE function_policies (
+        function TEXT PRIMARY KEY NOT NULL,
+        policy   TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

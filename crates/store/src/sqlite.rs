@@ -25,8 +25,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use crate::schema::{decode_document, decode_record, encode_document, encode_record};
 use crate::writer::{self, Counters, Msg, WriterState};
 use crate::{
-    code, ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError,
-    StoreOptions,
+    code, ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, PolicyStore, Result,
+    StoreError, StoreOptions,
 };
 
 /// Idle read connections kept open; more are opened on demand and closed after use.
@@ -383,8 +383,10 @@ impl FunctionStore for SqliteStore {
             let n = conn
                 .prepare_cached("DELETE FROM functions WHERE name = ?1")?
                 .execute([&name])?;
-            // A function URL dies with its function, in the same transaction.
+            // A function URL and a policy die with their function, in the same transaction.
             conn.prepare_cached("DELETE FROM function_urls WHERE function = ?1")?
+                .execute([&name])?;
+            conn.prepare_cached("DELETE FROM function_policies WHERE function = ?1")?
                 .execute([&name])?;
             Ok(n > 0)
         })
@@ -500,6 +502,44 @@ impl ApiStore for SqliteStore {
 
     fn config_generation(&self) -> u64 {
         self.inner.config_generation.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
+    async fn put_function_policy(&self, function: &str, policy: &str) -> Result<()> {
+        let function = function.to_string();
+        let policy = policy.to_string();
+        self.config_write(move |conn, _| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO function_policies (function, policy) VALUES (?1, ?2)",
+            )?
+            .execute(params![function, policy])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_function_policy(&self, function: &str) -> Result<Option<String>> {
+        let function = function.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT policy FROM function_policies WHERE function = ?1")?
+                .query_row([&function], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn delete_function_policy(&self, function: &str) -> Result<bool> {
+        let function = function.to_string();
+        self.config_write(move |conn, _| {
+            let n = conn
+                .prepare_cached("DELETE FROM function_policies WHERE function = ?1")?
+                .execute([&function])?;
+            Ok(n > 0)
+        })
+        .await
     }
 }
 

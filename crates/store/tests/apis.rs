@@ -10,7 +10,7 @@ use gust_model::{
     ApiDefinition, CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, PayloadFormat,
     RouteSpec, FUNCTION_SCHEMA_VERSION,
 };
-use gust_store::{ApiStore, FunctionStore, SqliteStore, StoreOptions};
+use gust_store::{ApiStore, FunctionStore, PolicyStore, SqliteStore, StoreOptions};
 
 fn open(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, StoreOptions::default()).expect("open store")
@@ -172,7 +172,7 @@ async fn a_url_id_belongs_to_one_function() {
 }
 
 #[tokio::test]
-async fn deleting_a_function_deletes_its_url() {
+async fn deleting_a_function_deletes_its_url_and_policy() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = open(tmp.path());
     store.put_function(&record("f")).await.expect("fn");
@@ -185,9 +185,43 @@ async fn deleting_a_function_deletes_its_url() {
         .put_function_url(&url("g", "gggg"))
         .await
         .expect("url");
+    store.put_function_policy("f", "{}").await.expect("policy");
+    store.put_function_policy("g", "{}").await.expect("policy");
     assert!(store.delete_function("f").await.expect("delete"));
     assert_eq!(store.get_function_url("f").await.expect("get"), None);
+    assert_eq!(store.get_function_policy("f").await.expect("get"), None);
     assert!(store.get_function_url("g").await.expect("get").is_some());
+    assert!(store.get_function_policy("g").await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn policies_round_trip_and_survive_reopen() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = open(tmp.path());
+    assert_eq!(store.get_function_policy("f").await.expect("get"), None);
+    let before = store.config_generation();
+    store
+        .put_function_policy("f", r#"{"Statement":[1]}"#)
+        .await
+        .expect("put");
+    store
+        .put_function_policy("f", r#"{"Statement":[2]}"#)
+        .await
+        .expect("replace");
+    assert!(store.config_generation() > before);
+    store.close();
+    drop(store);
+    let store = open(tmp.path());
+    assert_eq!(
+        store
+            .get_function_policy("f")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(r#"{"Statement":[2]}"#)
+    );
+    assert!(store.delete_function_policy("f").await.expect("delete"));
+    assert!(!store.delete_function_policy("f").await.expect("again"));
 }
 
 #[tokio::test]

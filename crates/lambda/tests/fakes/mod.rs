@@ -13,7 +13,9 @@ use gust_model::{
     ApiDefinition, FunctionRecord, FunctionUrlConfig, LogEntry, QueuedEvent, StoredLogEntry,
 };
 use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, Invoker};
-use gust_store::{ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, Result, StoreError};
+use gust_store::{
+    ApiStore, CodeStore, EventQueue, FunctionStore, LogStore, PolicyStore, Result, StoreError,
+};
 use sha2::Digest as _;
 
 #[derive(Default)]
@@ -24,6 +26,7 @@ struct Inner {
     logs: Vec<StoredLogEntry>,
     apis: BTreeMap<String, ApiDefinition>,
     urls: BTreeMap<String, FunctionUrlConfig>,
+    policies: BTreeMap<String, String>,
     generation: u64,
 }
 
@@ -93,7 +96,28 @@ impl FunctionStore for MemStore {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.urls.remove(name);
+        inner.policies.remove(name);
         Ok(inner.functions.remove(name).is_some())
+    }
+}
+
+#[async_trait]
+impl PolicyStore for MemStore {
+    async fn put_function_policy(&self, function: &str, policy: &str) -> Result<()> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner
+            .policies
+            .insert(function.to_string(), policy.to_string());
+        Ok(())
+    }
+    async fn get_function_policy(&self, function: &str) -> Result<Option<String>> {
+        Ok(self.lock().policies.get(function).cloned())
+    }
+    async fn delete_function_policy(&self, function: &str) -> Result<bool> {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        Ok(inner.policies.remove(function).is_some())
     }
 }
 
