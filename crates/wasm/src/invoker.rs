@@ -107,6 +107,8 @@ pub struct WasmStats {
     pub from_cache: u64,
     /// Invocations running now.
     pub busy: u32,
+    /// Distinct modules held in memory (deleted functions' modules are dropped).
+    pub modules: usize,
 }
 
 type LoadCell = Arc<OnceCell<Result<Arc<Loaded>, String>>>;
@@ -298,6 +300,7 @@ impl WasmInvoker {
             compiled: self.inner.counters.compiled.load(Ordering::Relaxed),
             from_cache: self.inner.counters.from_cache.load(Ordering::Relaxed),
             busy: lock(&self.inner.slots).total,
+            modules: lock(&self.inner.modules).by_package.len(),
         }
     }
 

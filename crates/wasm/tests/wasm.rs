@@ -197,6 +197,55 @@ async fn hello_component_answers_and_logs() {
 }
 
 #[tokio::test]
+async fn oversized_log_is_truncated_not_an_error() {
+    let h = Harness::new();
+    // 50,000 lines of 100 bytes: about 4.8 MiB, past the 4 MiB kept.
+    let f = h.deploy("chatty", &guests::chatty(50_000), |_| {}).await;
+    let r = h.invoke(&f, "{}").await;
+    assert_eq!(r.function_error, None, "{}", text(&r));
+    assert_eq!(json(&r), "ok");
+    let logs = h.logs("chatty").await;
+    // Lines and their newlines (the last, cut, line has none).
+    let kept: usize = logs
+        .iter()
+        .filter(|l| l.starts_with('x'))
+        .map(|l| l.len() + 1)
+        .sum::<usize>()
+        - 1;
+    assert_eq!(kept, gust_wasm::MAX_LOG_BYTES, "{kept} bytes kept");
+    let note = logs
+        .iter()
+        .find(|l| l.starts_with("log output truncated"))
+        .expect("the log says it was truncated");
+    let dropped = 50_000 * 100 - gust_wasm::MAX_LOG_BYTES;
+    assert!(note.contains(&format!(" {dropped} bytes")), "{note}");
+    assert!(logs.last().unwrap().starts_with("REPORT RequestId: "));
+}
+
+#[tokio::test]
+async fn deleting_a_function_drops_its_module_unless_shared() {
+    let h = Harness::new();
+    let a = h.deploy("a", &guests::hello(), |_| {}).await;
+    let b = h.deploy("b", &guests::hello(), |_| {}).await;
+    assert_eq!(a.code_id, b.code_id, "same package");
+    assert_eq!(h.invoker.stats().modules, 1, "shared by both functions");
+    h.invoker.function_changed("a", None).await;
+    assert_eq!(h.invoker.stats().modules, 1, "still used by b");
+    assert_eq!(json(&h.invoke(&b, "{}").await), "hello from wasm");
+    // A new package for b releases the old one.
+    let b2 = h.deploy("b", &guests::echo(), |_| {}).await;
+    assert_ne!(b2.code_id, b.code_id);
+    assert_eq!(h.invoker.stats().modules, 1, "only the new package");
+    h.invoker.function_changed("b", None).await;
+    assert_eq!(h.invoker.stats().modules, 0, "nothing left in memory");
+    // Deployed again, it loads from the artifact cache, without compiling.
+    let compiled = h.invoker.stats().compiled;
+    let b3 = h.deploy("b", &guests::echo(), |_| {}).await;
+    assert_eq!(text(&h.invoke(&b3, "\"again\"").await), "\"again\"");
+    assert_eq!(h.invoker.stats().compiled, compiled);
+}
+
+#[tokio::test]
 async fn events_arrive_as_post_with_cloudevents_headers() {
     let h = Harness::new();
     let f = h.deploy("echo", &guests::echo(), |_| {}).await;

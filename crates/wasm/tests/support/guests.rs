@@ -130,6 +130,25 @@ pub fn hello() -> Vec<u8> {
     )
 }
 
+/// Writes `lines` log lines of 100 bytes (99 `x` and a newline), then answers `"ok"`.
+pub fn chatty(lines: u32) -> Vec<u8> {
+    component(
+        &format!(
+            r#"(data (i32.const 2048) "{}\n") (data (i32.const 2200) "\"ok\"")"#,
+            "x".repeat(99)
+        ),
+        &format!(
+            "(local $i i32)
+             (block $done (loop $more
+               (br_if $done (i32.ge_u (local.get $i) (i32.const {lines})))
+               (call $log (i32.const 2048) (i32.const 100))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br $more)))
+             (call $respond (local.get $out) (i32.const 200) (i32.const 2200) (i32.const 4))"
+        ),
+    )
+}
+
 /// Answers with the request body.
 pub fn echo() -> Vec<u8> {
     component(
