@@ -180,3 +180,42 @@ def test_url_answers_through_the_gateway(gust, lam):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url, timeout=20)
     assert e.value.code in (403, 404)
+
+
+def test_permission_for_a_public_url(lam):
+    """The AWS docs' steps for a public URL: AddPermission with lambda:InvokeFunctionUrl.
+    Gust stores the statement (GetPolicy shows it) but does not require it."""
+    name = new_function(lam, "url-perm")
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    added = lam.add_permission(
+        FunctionName=name,
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    assert added["ResponseMetadata"]["HTTPStatusCode"] == 201
+    statement = json.loads(added["Statement"])
+    assert statement["Resource"] == arn
+    assert statement["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
+
+    got = lam.get_policy(FunctionName=name)
+    policy = json.loads(got["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["FunctionURLAllowPublicAccess"]
+    assert got["RevisionId"] == lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+
+    status, code, _ = error_of(
+        lam.add_permission,
+        FunctionName=name,
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+    )
+    assert (status, code) == (409, "ResourceConflictException")
+
+    lam.remove_permission(FunctionName=name, StatementId="FunctionURLAllowPublicAccess")
+    status, code, _ = error_of(lam.get_policy, FunctionName=name)
+    assert (status, code) == (404, "ResourceNotFoundException")
+    status, code, message = error_of(lam.remove_permission, FunctionName=name, StatementId="gone")
+    assert (status, code) == (404, "ResourceNotFoundException")
