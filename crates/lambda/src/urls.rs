@@ -121,7 +121,7 @@ fn check_cors(c: CorsIn) -> Result<CorsConfig, LambdaError> {
         let items = items.unwrap_or_default();
         if items.len() > max_items {
             return Err(constraint(
-                format!("{items:?}"),
+                format!("[{}]", items.join(", ")),
                 member,
                 format!("Member must have length less than or equal to {max_items}"),
             ));
@@ -131,7 +131,7 @@ fn check_cors(c: CorsIn) -> Result<CorsConfig, LambdaError> {
             .find(|i| i.len() < min_len || i.len() > max_len)
         {
             return Err(constraint(
-                format!("{items:?}"),
+                format!("[{}]", items.join(", ")),
                 member,
                 format!("Member must satisfy constraint: [Member must have length less than or equal to {max_len}, Member must have length greater than or equal to {min_len}] ('{bad}')"),
             ));
