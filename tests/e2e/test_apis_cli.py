@@ -78,7 +78,10 @@ def project(tmp_path, users: str, items: str, *, users_url="url = true", extra="
     return manifest
 
 
-def test_deploy_stores_apis_and_urls(gust, lam, tmp_path):
+def test_deploy_stores_apis_and_urls(gust_factory, tmp_path):
+    # Its own server: the API "default" is shared by everything deployed to one Gust.
+    gust = gust_factory()
+    lam = gust.client()
     env = base_env(tmp_path)
     users, items = unique("api-users"), unique("api-items")
     manifest = project(tmp_path, users, items)
@@ -162,7 +165,8 @@ def test_manifest_errors_name_the_line(gust, tmp_path):
     assert "Invalid route key" in proc.stderr
 
 
-def test_deployed_routes_answer_through_the_gateway(gust, tmp_path):
+def test_deployed_routes_answer_through_the_gateway(gust_factory, tmp_path):
+    gust = gust_factory()
     if not gust.gateway:
         pytest.skip("this build of gust up runs no gateway")
     env = base_env(tmp_path)
