@@ -19,16 +19,31 @@ impl Reply {
         serde_json::from_slice(&self.body).context("the server's reply is not JSON")
     }
 
+    /// The AWS error code of an error reply: the `x-amzn-ErrorType` header (REST-JSON), or the
+    /// body's `__type` after its `#` (JSON 1.0 services such as DynamoDB).
+    pub fn error_code(&self) -> Option<String> {
+        if self.status.is_success() {
+            return None;
+        }
+        let from_header = self
+            .headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.split(':').next().unwrap_or(s).to_string());
+        from_header.or_else(|| {
+            let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+            let t = v.get("__type")?.as_str()?;
+            Some(t.rsplit('#').next().unwrap_or(t).to_string())
+        })
+    }
+
     /// Turns an AWS error reply into an error naming its code and message.
     pub fn error_for_status(self) -> Result<Reply> {
         if self.status.is_success() {
             return Ok(self);
         }
         let code = self
-            .headers
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(':').next().unwrap_or(s).to_string())
+            .error_code()
             .unwrap_or_else(|| format!("HTTP {}", self.status.as_u16()));
         let message = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
@@ -102,9 +117,42 @@ impl Client {
         &self.endpoint
     }
 
-    /// Sends a signed request; `path` includes the query string.
+    /// Sends a signed request to the Lambda API (or a Gust extension); `path` includes the
+    /// query string.
     pub async fn send(
         &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Result<Reply> {
+        self.send_as("lambda", method, path, body, extra).await
+    }
+
+    /// Calls an operation of a JSON 1.0 protocol service (`POST /` with `X-Amz-Target`), such
+    /// as DynamoDB: `target` is `DynamoDB_20120810.CreateTable`, `service` the signing name.
+    pub async fn call_json10(
+        &self,
+        service: &str,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply> {
+        self.send_as(
+            service,
+            Method::POST,
+            "/",
+            serde_json::to_vec(body)?,
+            &[
+                ("x-amz-target", target),
+                ("content-type", "application/x-amz-json-1.0"),
+            ],
+        )
+        .await
+    }
+
+    async fn send_as(
+        &self,
+        service: &str,
         method: Method,
         path: &str,
         body: Vec<u8>,
@@ -127,7 +175,7 @@ impl Client {
         }
         let params = SigningParams {
             region: &self.region,
-            service: "lambda",
+            service,
             time: time::OffsetDateTime::now_utc(),
         };
         sign_headers(&method, &uri, &mut headers, &body, &self.creds, &params);

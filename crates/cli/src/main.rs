@@ -6,6 +6,7 @@ mod commands;
 mod manifest;
 mod package;
 mod sdk;
+mod tables;
 
 use std::path::PathBuf;
 

@@ -33,6 +33,8 @@
 //! "GET /health" = { mock = { status = 200, body = "ok" } }  # answered by the gateway itself
 //! ```
 //!
+//! `[tables.<name>]` declares DynamoDB tables (see [`crate::tables`]).
+//!
 //! [`Manifest::apis`] resolves all of it into the [`ApiDefinition`]s `gust deploy` stores, so
 //! the checks of [`ApiDefinition::validate`] run before anything is deployed, and every
 //! mistake is reported with the file, line and column it is on. An API with no route is not
@@ -54,6 +56,9 @@ pub struct Manifest {
     pub functions: BTreeMap<String, FunctionSpec>,
     #[serde(default)]
     pub apis: BTreeMap<String, ApiSpec>,
+    /// DynamoDB tables the app needs (see [`crate::tables`]).
+    #[serde(default)]
+    pub tables: BTreeMap<String, crate::tables::TableSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +296,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let offset = e.span().map_or(0, |s| s.start);
         loc.at(offset, e.message().to_string())
     })?;
+    for (name, t) in &manifest.tables {
+        t.validate(name)
+            .map_err(|e| loc.at(loc.table("tables", name), e))?;
+    }
     for (name, f) in &manifest.functions {
         let config = f.to_config(name);
         if let Err(e) = config.validate() {

@@ -94,3 +94,26 @@ fn a_good_manifest_gets_as_far_as_looking_for_the_server() {
     assert!(!ok);
     assert!(err.contains("no running Gust found"), "{err}");
 }
+
+#[test]
+fn bad_tables_are_located() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ok, err) = deploy(
+        tmp.path(),
+        "# app\n\n[tables.users]\npartition_key = \"id:X\"\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("gust.toml:3:1: table users: key \"id:X\": type \"X\" is not S, N or B"),
+        "{err}"
+    );
+    let (ok, err) = deploy(
+        tmp.path(),
+        "[tables.users]\npartition_key = \"id\"\n[tables.users.indexes.by-id]\npartition_key = \"id:N\"\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("attribute id is used as both S and N"), "{err}");
+    let (ok, err) = deploy(tmp.path(), "[tables.users]\nsort_key = \"x\"\n");
+    assert!(!ok);
+    assert!(err.contains("partition_key"), "{err}");
+}

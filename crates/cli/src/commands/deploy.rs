@@ -1,7 +1,10 @@
-//! `gust deploy`: creates or updates every function a manifest describes, then their function
-//! URLs, then the HTTP APIs their routes make up, with progress, and ends with what to curl.
+//! `gust deploy`: creates the tables a manifest declares, creates or updates every function
+//! it describes, then their function URLs, then the HTTP APIs their routes make up, with
+//! progress, and ends with what to curl.
 //!
-//! Functions go first because URLs and API routes must name existing functions. A function
+//! Tables go first because functions may use them as soon as they start; functions go before
+//! URLs and APIs because those must name existing functions. Tables are only ever created or
+//! extended (see [`crate::tables`]). A function
 //! URL is created or updated when the manifest has `url = true` (or a `url` table), deleted
 //! when it says `url = false`, and left alone when `url` is absent. Each API is stored whole
 //! (`PUT /gust/v1/apis/{name}`), so routes removed from the manifest disappear from their API;
@@ -29,9 +32,9 @@ pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     })?;
     let manifest = manifest::parse(manifest_path, &text)?;
     let apis = manifest.apis();
-    if manifest.functions.is_empty() && apis.is_empty() {
+    if manifest.functions.is_empty() && apis.is_empty() && manifest.tables.is_empty() {
         eprintln!(
-            "{}: no [functions.<name>] or [apis.<name>] tables; nothing to deploy",
+            "{}: no [functions.<name>], [apis.<name>] or [tables.<name>] tables; nothing to deploy",
             manifest_path.display()
         );
         return Ok(ExitCode::SUCCESS);
@@ -41,6 +44,17 @@ pub async fn run(manifest_path: &Path, data_dir: &Path) -> Result<ExitCode> {
     let total = manifest.functions.len();
     let mut failed = 0;
     let mut urls: Vec<(String, String)> = Vec::new();
+    for (name, spec) in &manifest.tables {
+        let t0 = Instant::now();
+        eprint!("[table] {name} ... ");
+        match crate::tables::deploy(&client, name, spec).await {
+            Ok(outcome) => eprintln!("{outcome} in {} ms", t0.elapsed().as_millis()),
+            Err(e) => {
+                failed += 1;
+                eprintln!("failed: {e:#}");
+            }
+        }
+    }
     for (i, (name, spec)) in manifest.functions.iter().enumerate() {
         let t0 = Instant::now();
         eprint!("[{}/{total}] {name} ({}) ... ", i + 1, spec.runtime);
