@@ -12,7 +12,7 @@ pub mod limits;
 
 pub use api::{
     ApiDefinition, CorsConfig, FunctionUrlConfig, InvalidApi, MockResponse, PayloadFormat,
-    RouteKey, RouteMethod, RouteSpec, Segment,
+    RouteKey, RouteMethod, RouteSpec, Segment, API_SCHEMA_VERSION,
 };
 pub use function::{FunctionConfig, FunctionRecord, RuntimeKind, FUNCTION_SCHEMA_VERSION};
 pub use ids::{
