@@ -303,6 +303,7 @@ pub(crate) async fn create_function(
         provisioned_concurrency: input.gust_provisioned_concurrency.unwrap_or(0),
         tags: input.tags.unwrap_or_default(),
     };
+    check_runnable(api, &record).await?;
     let _guard = api.shared.lock(&name).await;
     if !state.store.create_function(&record).await? {
         return Err(LambdaError::FunctionExists(name));
@@ -431,6 +432,9 @@ pub(crate) async fn update_function_code(
         return Err(LambdaError::RevisionMismatch);
     }
     let code = store_code(api, &zip).await?;
+    let mut candidate = current.as_ref().clone();
+    candidate.code_id = code.code_id.clone();
+    check_runnable(api, &candidate).await?;
     let dry_run = input.dry_run.unwrap_or(false);
     let record = modify(
         api,
@@ -447,6 +451,14 @@ pub(crate) async fn update_function_code(
     )
     .await?;
     Reply::json(200, &configuration(api, &record))
+}
+
+/// Refuses code its runtime can tell it cannot run before anything is stored (a Wasm module
+/// that does not compile), instead of failing every invocation later.
+async fn check_runnable(api: &Api, record: &FunctionRecord) -> Result<(), LambdaError> {
+    api.state.invoker.validate(record).await.map_err(|why| {
+        LambdaError::InvalidParameter(format!("The function's code cannot be run: {why}"))
+    })
 }
 
 /// `UpdateFunctionConfiguration`: members present in the request replace the stored ones.
