@@ -50,6 +50,56 @@ struct Args {
     /// Print the report without writing it.
     #[arg(long)]
     dry_run: bool,
+    /// Internal: run only the bare hyper server, print its address, and serve until stdin
+    /// closes (the benchmark starts itself this way, so the baseline is a separate process
+    /// like `gust up`).
+    #[arg(long, hide = true)]
+    baseline_server: bool,
+}
+
+/// The bare hyper baseline in a child process of its own.
+struct BaselineProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl BaselineProcess {
+    fn start() -> Result<BaselineProcess> {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("--baseline-server")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the baseline server process")?;
+        let stdout = child.stdout.take().context("baseline stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .parse()
+            .with_context(|| format!("baseline server said {line:?}"))?;
+        Ok(BaselineProcess { child, addr })
+    }
+}
+
+impl Drop for BaselineProcess {
+    fn drop(&mut self) {
+        // Closing its stdin ends it; kill is the fallback.
+        drop(self.child.stdin.take());
+        if self.child.wait().is_err() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+fn serve_baseline() -> Result<()> {
+    use std::io::Read as _;
+    let baseline = gust_bench::baseline::start()?;
+    println!("{}", baseline.addr);
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
 }
 
 /// One measured run.
@@ -96,6 +146,21 @@ impl Row {
             "loadavg": self.loadavg,
         })
     }
+}
+
+/// Warm-up before a run: every request answers, and (for process functions) 64 environments
+/// of that function are up. The global limit is 64 environments, so each process function is
+/// warmed right before its runs, taking the environments over from the previous one.
+async fn warm(name: &str, target: &Arc<Target>, req: &Req, gust: &Gust) -> Result<()> {
+    let r = load(target, req, 64, Stop::For(Duration::from_secs(3))).await?;
+    if r.ok == 0 {
+        bail!(
+            "warm-up of {name}: no successful request ({:?}); gust log:\n{}",
+            r.first_error,
+            gust.log_tail()
+        );
+    }
+    Ok(())
 }
 
 async fn measure(
@@ -146,9 +211,19 @@ async fn call_ok(conn: &mut Conn, method: Method, path: &str, body: Vec<u8>) -> 
     Ok(reply.json().unwrap_or(Value::Null))
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = Args::parse();
+    if args.baseline_server {
+        return serve_baseline();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> Result<()> {
     let mut machine = Machine::describe();
     machine.binary = std::fs::metadata(&args.gust)
         .and_then(|m| m.modified())
@@ -160,7 +235,7 @@ async fn main() -> Result<()> {
     let component = std::fs::read(&args.component)
         .with_context(|| format!("reading {}", args.component.display()))?;
 
-    let baseline = gust_bench::baseline::start()?;
+    let baseline = BaselineProcess::start()?;
     let bare = Target::new(baseline.addr, None);
     let gust = Gust::start(&args.gust, &["--gateway", "127.0.0.1:0"])?;
     let gateway_url = std::fs::read_to_string(gust.data_dir.join("gateway"))
@@ -215,103 +290,63 @@ async fn main() -> Result<()> {
         &br#"{"name":"bench"}"#[..],
     )?;
 
-    // Warm up: every route answers, and 64 environments of each process function are up.
-    for (name, target, req) in [
-        ("noop", &gw, &noop),
-        ("wasm", &gw, &wasm),
-        ("python", &gw, &python),
-        ("node", &gw, &node),
-        ("invoke", &control, &invoke),
-    ] {
-        let r = load(target, req, 64, Stop::For(Duration::from_secs(2))).await?;
-        if r.ok == 0 {
-            bail!(
-                "warm-up of {name}: no successful request ({:?}); gust log:\n{}",
-                r.first_error,
-                gust.log_tail()
-            );
-        }
-    }
-
+    let invoke_node = Req::new(
+        &control,
+        Method::POST,
+        &invoke_path("node-hello"),
+        &br#"{"name":"bench"}"#[..],
+    )?;
     let secs = args.secs;
     let mut rows = Vec::new();
-    rows.push(
-        measure(
+    let plan: [(&str, &str, &Arc<Target>, &Req); 8] = [
+        (
+            "bare-hyper",
+            "bare hyper hello (a separate process)",
             &bare,
             &bare_req,
-            64,
-            secs,
-            "bare-hyper",
-            "bare hyper hello (in the benchmark process)",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &gw,
-            &noop,
-            64,
-            secs,
-            "gateway-mock",
-            "gateway, MOCK no-op route",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &gw,
-            &wasm,
-            64,
-            secs,
+        ),
+        ("gateway-mock", "gateway, MOCK no-op route", &gw, &noop),
+        (
             "gateway-wasm",
             "gateway → Wasm hello (wasi:http, fresh instance per request)",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
             &gw,
-            &python,
-            64,
-            secs,
-            "gateway-python",
-            "gateway → Python hello (payload 2.0)",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &control,
-            &invoke,
-            64,
-            secs,
-            "invoke-python",
-            "Lambda Invoke (SigV4) → Python hello",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &gw,
-            &node,
-            64,
-            secs,
+            &wasm,
+        ),
+        (
             "gateway-node",
             "gateway → Node hello (payload 2.0)",
-        )
-        .await?,
-    );
-    rows.push(
-        measure(
-            &bare,
-            &bare_req,
-            64,
-            secs,
+            &gw,
+            &node,
+        ),
+        (
+            "invoke-node",
+            "Lambda Invoke (SigV4) → Node hello",
+            &control,
+            &invoke_node,
+        ),
+        (
+            "gateway-python",
+            "gateway → Python hello (payload 2.0)",
+            &gw,
+            &python,
+        ),
+        (
+            "invoke-python",
+            "Lambda Invoke (SigV4) → Python hello",
+            &control,
+            &invoke,
+        ),
+        (
             "bare-hyper-2",
             "bare hyper hello, again at the end",
-        )
-        .await?,
-    );
+            &bare,
+            &bare_req,
+        ),
+    ];
+    for (key, what, target, req) in plan {
+        warm(key, target, req, &gust).await?;
+        rows.push(measure(target, req, 64, secs, key, what).await?);
+    }
 
     // The gateway's added latency over the direct Invoke path, one request at a time.
     let mut c1 = Vec::new();
@@ -405,9 +440,10 @@ fn markdown(
     out.push_str(&format!(
         "{} ({} cores, {} MiB), Linux {}, {}; commit {}; binary {}.\n\
          Load average at start {}, at end {}. Client: `gust-bench`'s native load generator \
-         in the benchmark process (one keep-alive HTTP/1.1 connection per worker), which also \
-         hosts the bare hyper server on its own 2-thread runtime; `gust up` is a separate \
-         process on the same 2 cores.\n\n",
+         (one keep-alive HTTP/1.1 connection per worker, 2 threads); the bare hyper server \
+         (`gust-bench`'s baseline, 2 worker threads) and `gust up` each run in their own \
+         process on the same 2 cores. `gust up` runs with `GUST_LOG=warn`, so access-log lines \
+         are not written.\n\n",
         machine.cpu,
         machine.cores,
         machine.memory_mib,
@@ -508,7 +544,9 @@ fn markdown(
     if let Some(w) = get("gateway-wasm") {
         let ratio = w.rps / bare_rps.max(1e-9);
         out.push_str(&format!(
-            "- Gateway → warm Wasm hello ≥ 0.5× bare hyper: **{ratio:.2}×** ({:.0} req/s; {}).\n",
+            "- Gateway → warm Wasm hello ≥ 0.5× bare hyper: **{ratio:.2}×** ({:.0} req/s; {}). \
+             The gateway's own cost is the MOCK row's; this run is bound by the Wasm executor, \
+             which instantiates the component afresh for every request (`bench/results/wasm.md`).\n",
             w.rps,
             verdict(ratio >= 0.5)
         ));
