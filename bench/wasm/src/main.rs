@@ -6,7 +6,9 @@
 //!    (instantiate from `InstancePre`, run, drop, log lines): p50/p99.
 //! 2. **Hosting, same client**: the executor behind a bare hyper listener
 //!    (`WasmInvoker::handle_http`, the gateway's path) against `wasmtime serve` (48.0.8),
-//!    latency at concurrency 1 and throughput at 64, and their ratio.
+//!    latency at concurrency 1 and throughput at 64, and their ratio. Both servers run at
+//!    once and take turns in short rounds, so the shared machine's changing load falls on
+//!    both alike.
 //! 3. **Through the Lambda API of a real `gust up`** (SigV4, JSON, logs in SQLite): first
 //!    request after deploy, warm p50/p99, throughput at 64, RSS with 1,000 deployed hello
 //!    functions (each a distinct module, so each compiled), first request after a restart.
@@ -98,20 +100,28 @@ async fn main() -> Result<()> {
         components.push(("hello (componentize-py)", std::fs::read(p)?, true));
     }
     for (label, wasm, cli) in components.iter().filter(|_| run("hosted")) {
-        let (gust_lat, gust_tp) = hosted_gust(wasm, secs).await?;
+        let gust = hosted_gust(wasm).await?;
+        let baseline = if args.wasmtime.is_file() {
+            Some(hosted_wasmtime(&args.wasmtime, wasm, *cli).await?)
+        } else {
+            None
+        };
+        let mut addrs = vec![gust.addr];
+        addrs.extend(baseline.as_ref().map(|b| b.addr));
+        let m = measure_interleaved(&addrs, secs).await?;
         report.row(
             &format!("{label}: Gust executor behind hyper, c=1"),
             "p50 / p99",
-            format!("{} / {} µs", r1(gust_lat.p50_us), r1(gust_lat.p99_us)),
+            format!("{} / {} µs", r1(m[0].0.p50_us), r1(m[0].0.p99_us)),
             "",
         );
         report.row(
             &format!("{label}: Gust executor behind hyper, c=64"),
             "req/s",
-            format!("{gust_tp:.0}"),
+            format!("{:.0}", m[0].1),
             "",
         );
-        if !args.wasmtime.is_file() {
+        let Some(baseline) = baseline else {
             report.row(
                 &format!("{label}: wasmtime serve"),
                 "",
@@ -119,26 +129,27 @@ async fn main() -> Result<()> {
                 &format!("{} missing", args.wasmtime.display()),
             );
             continue;
-        }
-        let (wt_lat, wt_tp) = hosted_wasmtime(&args.wasmtime, wasm, *cli, secs).await?;
+        };
         report.row(
             &format!("{label}: wasmtime serve, c=1"),
             "p50 / p99",
-            format!("{} / {} µs", r1(wt_lat.p50_us), r1(wt_lat.p99_us)),
+            format!("{} / {} µs", r1(m[1].0.p50_us), r1(m[1].0.p99_us)),
             "",
         );
         report.row(
             &format!("{label}: wasmtime serve, c=64"),
             "req/s",
-            format!("{wt_tp:.0}"),
+            format!("{:.0}", m[1].1),
             "",
         );
         report.row(
             &format!("{label}: throughput ratio Gust / wasmtime serve"),
             "×",
-            format!("{:.2}", gust_tp / wt_tp),
+            format!("{:.2}", m[0].1 / m[1].1),
             "≥ 1.0",
         );
+        drop(baseline);
+        gust.stop().await;
     }
 
     // 3. A real gust up.
@@ -273,25 +284,66 @@ async fn executor_overhead(wasm: &[u8], n: usize) -> Result<Summary> {
     Ok(Summary::of(&sample))
 }
 
-/// Latency at c=1 and throughput at c=64 of an HTTP server, with the shared client.
-async fn measure(addr: SocketAddr, secs: u64) -> Result<(Summary, f64)> {
-    let target = Target::new(addr, None);
-    let req = Req::new(&target, Method::POST, "/", &b"{}"[..])?;
-    load(&target, &req, 1, Stop::For(Duration::from_millis(500))).await?;
-    let lat = load(&target, &req, 1, Stop::For(Duration::from_secs(secs))).await?;
-    let tp = load(&target, &req, 64, Stop::For(Duration::from_secs(secs))).await?;
-    if lat.errors + tp.errors > 0 {
-        bail!(
-            "errors while measuring {addr}: {:?} {:?}",
-            lat.first_error,
-            tp.first_error
-        );
+/// Rounds each server gets per measurement: servers take turns, so a change in the machine's
+/// load (it is shared) hits all of them alike instead of whichever ran at the time.
+const ROUNDS: u32 = 5;
+
+/// Latency at c=1 and throughput at c=64 of each HTTP server, with the shared client, the
+/// servers taking turns in [`ROUNDS`] rounds of `secs / ROUNDS` each.
+async fn measure_interleaved(addrs: &[SocketAddr], secs: u64) -> Result<Vec<(Summary, f64)>> {
+    let round = Duration::from_secs(secs) / ROUNDS;
+    let mut targets = Vec::new();
+    for addr in addrs {
+        let target = Target::new(*addr, None);
+        let req = Req::new(&target, Method::POST, "/", &b"{}"[..])?;
+        load(&target, &req, 1, Stop::For(Duration::from_millis(500))).await?;
+        targets.push((target, req));
     }
-    Ok((Summary::of(&lat.latencies), tp.throughput()))
+    let mut lat: Vec<Vec<Duration>> = vec![Vec::new(); addrs.len()];
+    let mut done = vec![(0u64, Duration::ZERO); addrs.len()];
+    for _ in 0..ROUNDS {
+        for (i, (target, req)) in targets.iter().enumerate() {
+            let r = load(target, req, 1, Stop::For(round)).await?;
+            check(&r, target.addr)?;
+            lat[i].extend(r.latencies);
+        }
+    }
+    for _ in 0..ROUNDS {
+        for (i, (target, req)) in targets.iter().enumerate() {
+            let r = load(target, req, 64, Stop::For(round)).await?;
+            check(&r, target.addr)?;
+            done[i].0 += r.ok;
+            done[i].1 += r.elapsed;
+        }
+    }
+    Ok(lat
+        .iter()
+        .zip(done)
+        .map(|(l, (ok, t))| (Summary::of(l), ok as f64 / t.as_secs_f64().max(1e-9)))
+        .collect())
+}
+
+fn check(r: &gust_bench::client::LoadResult, addr: SocketAddr) -> Result<()> {
+    if r.errors + r.throttled > 0 {
+        bail!("errors while measuring {addr}: {:?}", r.first_error);
+    }
+    Ok(())
+}
+
+/// A server under test, listening on `addr`.
+struct Hosted {
+    addr: SocketAddr,
+    stop: Box<dyn FnOnce() -> tokio::task::JoinHandle<()> + Send>,
+}
+
+impl Hosted {
+    async fn stop(self) {
+        let _ = (self.stop)().await;
+    }
 }
 
 /// The executor behind a bare hyper listener: what the gateway will do.
-async fn hosted_gust(wasm: &[u8], secs: u64) -> Result<(Summary, f64)> {
+async fn hosted_gust(wasm: &[u8]) -> Result<Hosted> {
     let (_dir, invoker, f) = executor(wasm).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -334,10 +386,16 @@ async fn hosted_gust(wasm: &[u8], secs: u64) -> Result<(Summary, f64)> {
             }
         })
     };
-    let r = measure(addr, secs).await;
-    server.abort();
-    invoker.shutdown().await;
-    r
+    Ok(Hosted {
+        addr,
+        stop: Box::new(move || {
+            server.abort();
+            tokio::spawn(async move {
+                invoker.shutdown().await;
+                drop(_dir);
+            })
+        }),
+    })
 }
 
 struct Killed(Child);
@@ -349,7 +407,14 @@ impl Drop for Killed {
     }
 }
 
-async fn hosted_wasmtime(bin: &Path, wasm: &[u8], cli: bool, secs: u64) -> Result<(Summary, f64)> {
+/// `wasmtime serve` running the component; stopped when dropped.
+struct Baseline {
+    addr: SocketAddr,
+    _child: Killed,
+    _dir: tempfile::TempDir,
+}
+
+async fn hosted_wasmtime(bin: &Path, wasm: &[u8], cli: bool) -> Result<Baseline> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("app.wasm");
     std::fs::write(&path, wasm)?;
@@ -377,9 +442,11 @@ async fn hosted_wasmtime(bin: &Path, wasm: &[u8], cli: bool, secs: u64) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let r = measure(addr, secs).await;
-    drop(child);
-    r
+    Ok(Baseline {
+        addr,
+        _child: child,
+        _dir: dir,
+    })
 }
 
 struct GustUp {
