@@ -93,6 +93,106 @@ impl Drop for BaselineProcess {
     }
 }
 
+/// A second `gust up` at the default log level (`info`, text to a file), so the MOCK route
+/// can be measured with its access-log line written for every request.
+struct LoggedGust {
+    child: std::process::Child,
+    log: PathBuf,
+    gateway: SocketAddr,
+    control: Arc<Target>,
+    _root: tempfile::TempDir,
+}
+
+impl LoggedGust {
+    fn start(bin: &std::path::Path) -> Result<LoggedGust> {
+        let root = tempfile::Builder::new()
+            .prefix("gust-bench-gw-")
+            .tempdir()?;
+        let data = root.path().join("data");
+        let ready = root.path().join("ready.json");
+        let log = root.path().join("gust.log");
+        let out = std::fs::File::create(&log)?;
+        let mut child = std::process::Command::new(bin)
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", "127.0.0.1:0", "--gateway", "127.0.0.1:0"])
+            .arg("--ready-file")
+            .arg(&ready)
+            .env("GUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        let t0 = std::time::Instant::now();
+        let doc: Value = loop {
+            if let Some(v) = std::fs::read(&ready)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                break v;
+            }
+            if child.try_wait()?.is_some() || t0.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                bail!("the second gust up did not become ready");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let addr = |key: &str| -> Result<SocketAddr> {
+            let url = doc[key]
+                .as_str()
+                .with_context(|| format!("ready file has no {key}"))?;
+            Ok(url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .parse()?)
+        };
+        let creds: Value = serde_json::from_slice(&std::fs::read(data.join("credentials.json"))?)?;
+        let control = Target::new(
+            addr("endpoint")?,
+            Some(gust_bench::client::Signer {
+                creds: gust_aws_credentials(&creds)?,
+                region: "us-east-1".to_string(),
+                service: "lambda",
+            }),
+        );
+        Ok(LoggedGust {
+            gateway: addr("gateway")?,
+            control,
+            child,
+            log,
+            _root: root,
+        })
+    }
+
+    fn access_lines(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .map(|t| t.lines().filter(|l| l.contains("gust::access")).count())
+            .unwrap_or(0)
+    }
+}
+
+fn gust_aws_credentials(doc: &Value) -> Result<gust_aws::sigv4::Credentials> {
+    Ok(gust_aws::sigv4::Credentials {
+        access_key_id: doc["access_key_id"]
+            .as_str()
+            .context("access_key_id")?
+            .to_string(),
+        secret_access_key: doc["secret_access_key"]
+            .as_str()
+            .context("secret_access_key")?
+            .to_string(),
+    })
+}
+
+impl Drop for LoggedGust {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn serve_baseline() -> Result<()> {
     use std::io::Read as _;
     let baseline = gust_bench::baseline::start()?;
@@ -397,6 +497,50 @@ async fn run(args: Args) -> Result<()> {
             .await?,
         );
     }
+    // The MOCK route again, on a `gust up` that writes its access log (the default level).
+    let mut logged_rows = Vec::new();
+    {
+        let logged = LoggedGust::start(&args.gust)?;
+        let mut conn = Conn::connect(logged.control.clone()).await?;
+        call_ok(
+            &mut conn,
+            Method::PUT,
+            "/gust/v1/apis/bench",
+            serde_json::to_vec(&json!({"routes": [{"route_key": "GET /noop", "mock": {"status": 200, "body": "{\"statusCode\":200,\"body\":\"hello from mock\"}"}}]}))?,
+        )
+        .await?;
+        let lgw = Target::new(logged.gateway, None);
+        let lnoop = Req::new(&lgw, Method::GET, "/noop", Vec::new())?;
+        warm("logged-mock", &lgw, &lnoop, &gust).await?;
+        let before = logged.access_lines();
+        let mut row = measure(
+            &lgw,
+            &lnoop,
+            64,
+            secs,
+            "gateway-mock-logged",
+            "gateway, MOCK, access log written (GUST_LOG=info, to a file)",
+        )
+        .await?;
+        let lines = logged.access_lines() - before;
+        row.what = format!(
+            "{} ({lines} access-log lines for {} requests)",
+            row.what, row.ok
+        );
+        logged_rows.push(row);
+        logged_rows.push(
+            measure(
+                &bare,
+                &bare_req,
+                64,
+                secs,
+                "bare-hyper-3",
+                "bare hyper hello, beside it",
+            )
+            .await?,
+        );
+    }
+    rows.extend(logged_rows);
     let gust_rss = gust.rss_kib();
     let shutdown = gust.stop()?;
 
@@ -443,7 +587,8 @@ fn markdown(
          (one keep-alive HTTP/1.1 connection per worker, 2 threads); the bare hyper server \
          (`gust-bench`'s baseline, 2 worker threads) and `gust up` each run in their own \
          process on the same 2 cores. `gust up` runs with `GUST_LOG=warn`, so access-log lines \
-         are not written.\n\n",
+         are not written, except in the row that says so (a second `gust up` at the default \
+         level, `info`, its log going to a file).\n\n",
         machine.cpu,
         machine.cores,
         machine.memory_mib,

@@ -316,6 +316,8 @@ impl CompiledRoute {
                 },
                 Segment::Literal(l) => match parts.get(i) {
                     Some(p) if *p == l.as_str() => {}
+                    // `/caf%C3%A9` is the route `/café`; decode only when there is an escape.
+                    Some(p) if p.contains('%') && crate::request::decode_path(p) == *l => {}
                     _ => return false,
                 },
             }
@@ -441,6 +443,8 @@ mod tests {
         let (_, p) = a.find("GET", "/raw/x/y%41/z").unwrap();
         assert_eq!(p, vec![("path".to_string(), "x/yA/z".to_string())]);
         assert!(a.find("GET", "/files/").is_none());
+        let b = api(&["GET /café/{x}"]);
+        assert!(b.find("GET", "/caf%C3%A9/1").is_some());
         assert!(a.find("GET", "/files/a/b").is_none());
         assert!(a.find("POST", "/files/a").is_none());
     }

@@ -333,7 +333,11 @@ where
 
 /// The request line plus headers against API Gateway's 10,240-byte quota.
 fn headers_too_large(gw: &Gateway, parts: &Parts) -> bool {
-    let mut n = parts.method.as_str().len() + parts.uri.to_string().len() + 10;
+    let target = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let mut n = parts.method.as_str().len()
+        + target
+        + parts.uri.authority().map_or(0, |a| a.as_str().len())
+        + 10;
     for (k, v) in &parts.headers {
         n += k.as_str().len() + v.len();
     }
