@@ -60,6 +60,10 @@ struct Args {
     /// Where dynamodb.md and dynamodb.json are written.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Measure Gust alone (for profiling and quick comparisons): no moto_server, progress
+    /// lines only, no result files.
+    #[arg(long)]
+    no_moto: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,22 +482,25 @@ async fn run(args: Args) -> Result<()> {
     ));
 
     let g = tokio::task::block_in_place(|| Gust::start(&bin, &[]))?;
-    let moto = tokio::task::block_in_place(|| Moto::start(&args.moto))?;
-    progress(format!(
-        "gust at {} (pid {}), moto_server {} at http://{} (pid {})",
-        g.endpoint,
-        g.pid,
-        moto.version,
-        moto.addr,
-        moto.child.id()
-    ));
-    let servers = [
-        Server {
-            name: "gust",
-            target: g.target_for("dynamodb")?,
-            pid: g.pid,
-        },
-        Server {
+    let moto = if args.no_moto {
+        None
+    } else {
+        Some(tokio::task::block_in_place(|| Moto::start(&args.moto))?)
+    };
+    progress(format!("gust at {} (pid {})", g.endpoint, g.pid));
+    let mut servers = vec![Server {
+        name: "gust",
+        target: g.target_for("dynamodb")?,
+        pid: g.pid,
+    }];
+    if let Some(moto) = &moto {
+        progress(format!(
+            "moto_server {} at http://{} (pid {})",
+            moto.version,
+            moto.addr,
+            moto.child.id()
+        ));
+        servers.push(Server {
             name: "moto",
             target: Target::new(
                 moto.addr,
@@ -507,8 +514,8 @@ async fn run(args: Args) -> Result<()> {
                 }),
             ),
             pid: moto.child.id(),
-        },
-    ];
+        });
+    }
     let mut load_times = Vec::new();
     for s in &servers {
         let took = s
@@ -564,6 +571,10 @@ async fn run(args: Args) -> Result<()> {
     let log_tail = g.log_tail();
     drop(moto);
     let _ = tokio::task::block_in_place(|| g.stop());
+    if args.no_moto {
+        progress("--no-moto: no result files written");
+        return Ok(());
+    }
 
     let md = markdown(
         &machine,

@@ -121,9 +121,21 @@ pub struct Identity {
 // ---------------------------------------------------------------------------------------------
 // Canonicalization
 
+/// Lowercase hex of `bytes` (the `hex` crate's iterator is several times slower, and every
+/// request hashes and signs).
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
 /// Hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex_lower(&Sha256::digest(data))
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Hmac<Sha256> {
@@ -138,16 +150,57 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Hmac<Sha256> {
 
 /// Formats a time as `YYYYMMDDTHHMMSSZ` (in UTC).
 pub fn format_amz_date(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(AMZ_DATE)
-        .unwrap_or_default()
+    let t = t.to_offset(UtcOffset::UTC);
+    if !(0..=9999).contains(&t.year()) {
+        return t.format(AMZ_DATE).unwrap_or_default();
+    }
+    // Every request is signed and verified with one of these: skip the format machinery.
+    fn push(out: &mut String, n: u32, width: u32) {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + ((n / 10u32.pow(i)) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(16);
+    push(&mut out, t.year().unsigned_abs(), 4);
+    push(&mut out, u32::from(u8::from(t.month())), 2);
+    push(&mut out, u32::from(t.day()), 2);
+    out.push('T');
+    push(&mut out, u32::from(t.hour()), 2);
+    push(&mut out, u32::from(t.minute()), 2);
+    push(&mut out, u32::from(t.second()), 2);
+    out.push('Z');
+    out
 }
 
 /// Parses `YYYYMMDDTHHMMSSZ`.
 pub fn parse_amz_date(s: &str) -> Option<OffsetDateTime> {
-    PrimitiveDateTime::parse(s, AMZ_DATE)
-        .ok()
-        .map(PrimitiveDateTime::assume_utc)
+    parse_amz_date_fast(s).or_else(|| {
+        PrimitiveDateTime::parse(s, AMZ_DATE)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })
+}
+
+/// [`parse_amz_date`] for the plain 16-character form every SDK sends, without the format
+/// machinery; `None` for anything else.
+fn parse_amz_date_fast(s: &str) -> Option<OffsetDateTime> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u8> {
+        let v = b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })?;
+        u8::try_from(v).ok()
+    };
+    let year = b[0..4].iter().try_fold(0i32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + i32::from(c - b'0'))
+    })?;
+    let month = time::Month::try_from(num(4..6)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, num(6..8)?).ok()?;
+    let time = time::Time::from_hms(num(9..11)?, num(11..13)?, num(13..15)?).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
 /// Percent-encodes bytes with SigV4's unreserved set (`A-Za-z0-9-_.~` stay as they are).
@@ -229,12 +282,17 @@ fn canonical_query_filtered(query: &str, skip_signature: bool) -> String {
     out
 }
 
-/// A header value trimmed with inner whitespace runs collapsed to one space.
-fn trim_all(value: &[u8]) -> String {
-    String::from_utf8_lossy(value)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Appends a header value trimmed with inner whitespace runs collapsed to one space.
+fn push_trimmed(out: &mut String, value: &[u8]) {
+    let text = String::from_utf8_lossy(value);
+    let mut words = text.split_whitespace();
+    if let Some(first) = words.next() {
+        out.push_str(first);
+        for w in words {
+            out.push(' ');
+            out.push_str(w);
+        }
+    }
 }
 
 /// The canonical request. `signed_headers` are lowercase names in the order they are signed
@@ -257,16 +315,21 @@ pub fn canonical_request(
     for name in signed_headers {
         s.push_str(name);
         s.push(':');
-        let values: Vec<String> = headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| trim_all(v.as_bytes()))
-            .collect();
-        s.push_str(&values.join(","));
+        for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            push_trimmed(&mut s, v.as_bytes());
+        }
         s.push('\n');
     }
     s.push('\n');
-    s.push_str(&signed_headers.join(";"));
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            s.push(';');
+        }
+        s.push_str(name);
+    }
     s.push('\n');
     s.push_str(payload_hash);
     s
@@ -285,8 +348,51 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
     )
 }
 
+/// Signing keys derived lately, newest last: a key only changes with the date, so almost
+/// every request (signed or verified) finds its key here instead of running four HMACs.
+/// AWS's own services and SDKs cache the key the same way.
+static SIGNING_KEYS: std::sync::Mutex<Vec<CachedKey>> = std::sync::Mutex::new(Vec::new());
+/// At most this many keys are kept (secrets × dates × regions × services seen lately).
+const SIGNING_KEYS_KEPT: usize = 16;
+
+struct CachedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
 /// The signing key for a secret, date (`YYYYMMDD`), region and service.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let hit = |c: &CachedKey| {
+        c.date == date && c.service == service && c.region == region && c.secret == secret
+    };
+    if let Ok(cache) = SIGNING_KEYS.lock() {
+        if let Some(c) = cache.iter().rev().find(|c| hit(c)) {
+            return c.key;
+        }
+    }
+    let key = derive_signing_key(secret, date, region, service);
+    if let Ok(mut cache) = SIGNING_KEYS.lock() {
+        if !cache.iter().any(hit) {
+            if cache.len() >= SIGNING_KEYS_KEPT {
+                cache.remove(0);
+            }
+            cache.push(CachedKey {
+                secret: secret.to_owned(),
+                date: date.to_owned(),
+                region: region.to_owned(),
+                service: service.to_owned(),
+                key,
+            });
+        }
+    }
+    key
+}
+
+/// The HMAC chain of [`signing_key`].
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes())
         .finalize()
         .into_bytes();
@@ -304,8 +410,8 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 
 /// The hex signature of a string to sign.
 pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
-    hex::encode(
-        hmac_sha256(signing_key, string_to_sign.as_bytes())
+    hex_lower(
+        &hmac_sha256(signing_key, string_to_sign.as_bytes())
             .finalize()
             .into_bytes(),
     )
@@ -846,9 +952,14 @@ fn verify_inner(
     now: OffsetDateTime,
     lookup: &dyn CredentialLookup,
 ) -> Result<Identity, (VerifyError, bool, bool)> {
-    let s3_hint = crate::auth::protocol_of(parts) == Protocol::RestXml;
+    // Only failures need the protocol (it costs a look at the credential scope).
+    let s3_hint = || crate::auth::protocol_of(parts) == Protocol::RestXml;
     let query = parts.uri.query().unwrap_or("");
-    let params = query_params(query);
+    let params = if query.is_empty() {
+        HashMap::new()
+    } else {
+        query_params(query)
+    };
     let authz = parts.headers.get(header::AUTHORIZATION);
     let presigned = is_presigned_query(&params);
     let claim = match (authz, presigned) {
@@ -857,7 +968,7 @@ fn verify_inner(
                 VerifyError::Incomplete(
                     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified".to_owned(),
                 ),
-                s3_hint,
+                s3_hint(),
                 true,
             ))
         }
@@ -865,7 +976,7 @@ fn verify_inner(
             let v = v.to_str().map_err(|_| {
                 (
                     VerifyError::Incomplete("Authorization header is not valid text".to_owned()),
-                    s3_hint,
+                    s3_hint(),
                     false,
                 )
             })?;
@@ -874,7 +985,7 @@ fn verify_inner(
         (None, true) => claim_from_query(&params),
         (None, false) => Err(VerifyError::Missing),
     }
-    .map_err(|e| (e, s3_hint, presigned))?;
+    .map_err(|e| (e, s3_hint(), presigned))?;
     let s3 = claim.service == "s3";
     let fail = |e: VerifyError| (e, s3, claim.presigned);
 
@@ -1017,6 +1128,84 @@ mod tests {
         now: OffsetDateTime,
     ) -> Result<Identity, AwsError> {
         verify(parts, body, now, &creds())
+    }
+
+    #[test]
+    fn amz_dates_match_the_time_crate() {
+        let mut t = OffsetDateTime::from_unix_timestamp(0).expect("epoch");
+        // Steps that walk through months, leap days, year ends and every time-of-day digit.
+        for _ in 0..2_000 {
+            let slow = t.format(AMZ_DATE).expect("format");
+            assert_eq!(format_amz_date(t), slow);
+            let parsed = parse_amz_date(&slow).expect("parse");
+            assert_eq!(
+                parsed,
+                PrimitiveDateTime::parse(&slow, AMZ_DATE)
+                    .expect("parse")
+                    .assume_utc()
+            );
+            t += Duration::seconds(1_234_567);
+        }
+        let offset = OffsetDateTime::from_unix_timestamp(1_700_000_000)
+            .expect("time")
+            .to_offset(UtcOffset::from_hms(5, 30, 0).expect("offset"));
+        assert_eq!(format_amz_date(offset), "20231114T221320Z");
+        for bad in [
+            "20230230T000000Z",
+            "20231314T000000Z",
+            "20231114T246000Z",
+            "20231114T226100Z",
+            "2023111xT221320Z",
+            "20231114 221320Z",
+            "20231114T221320",
+            "",
+        ] {
+            assert_eq!(
+                parse_amz_date(bad),
+                PrimitiveDateTime::parse(bad, AMZ_DATE)
+                    .ok()
+                    .map(PrimitiveDateTime::assume_utc),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cached_signing_keys_are_the_derived_ones() {
+        let cases = [
+            ("secret", "20150830", "us-east-1", "iam"),
+            ("secret", "20150831", "us-east-1", "iam"),
+            ("secret", "20150830", "eu-west-1", "iam"),
+            ("secret", "20150830", "us-east-1", "dynamodb"),
+            ("other", "20150830", "us-east-1", "iam"),
+        ];
+        for _ in 0..2 {
+            for (secret, date, region, service) in cases {
+                assert_eq!(
+                    signing_key(secret, date, region, service),
+                    derive_signing_key(secret, date, region, service)
+                );
+            }
+        }
+        // More combinations than the cache keeps still derive correctly.
+        for i in 0..(SIGNING_KEYS_KEPT * 2) {
+            let region = format!("region-{i}");
+            assert_eq!(
+                signing_key("secret", "20150830", &region, "iam"),
+                derive_signing_key("secret", "20150830", &region, "iam")
+            );
+        }
+        // The AWS documentation's example key.
+        assert_eq!(
+            hex_lower(&signing_key(
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20150830",
+                "us-east-1",
+                "iam"
+            )),
+            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+        );
+        assert_eq!(hex_lower(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

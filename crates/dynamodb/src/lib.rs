@@ -24,12 +24,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Extension, Router};
-use http::HeaderMap;
+use axum::Router;
 
 pub mod capacity;
 pub mod catalog;
@@ -121,22 +119,41 @@ impl DynamoDb {
 }
 
 /// The DynamoDB API as an axum router: `POST /`, for requests whose `X-Amz-Target` starts
-/// with [`TARGET_PREFIX`] (the server routes by target).
+/// with [`TARGET_PREFIX`] (the server routes by target). A server that already dispatches by
+/// target can call [`DynamoDb::serve`] directly instead.
 pub fn router(state: Arc<DynamoDb>) -> Router {
     Router::new().route("/", post(handler)).with_state(state)
 }
 
-async fn handler(
-    State(state): State<Arc<DynamoDb>>,
-    request_id: Option<Extension<gust_aws::auth::RequestId>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let id = match request_id {
-        Some(Extension(id)) => id.0,
-        None => gust_aws::request_id(),
-    };
-    state.handle(&headers, body, id).await
+async fn handler(State(state): State<Arc<DynamoDb>>, req: Request) -> Response {
+    state.serve(req).await
+}
+
+impl DynamoDb {
+    /// Serves one DynamoDB request (`POST /` with a [`TARGET_PREFIX`] target): the request id
+    /// comes from the [`gust_aws::auth::RequestId`] extension (or is made here), the body is
+    /// read (at most [`gust_aws::auth::MAX_BODY`]; the SigV4 middleware has buffered it).
+    pub async fn serve(&self, req: Request) -> Response {
+        let (parts, body) = req.into_parts();
+        let id = match parts.extensions.get::<gust_aws::auth::RequestId>() {
+            Some(id) => id.0.clone(),
+            None => gust_aws::request_id(),
+        };
+        match axum::body::to_bytes(body, gust_aws::auth::MAX_BODY).await {
+            Ok(body) => self.handle(&parts.headers, body, id).await,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading a dynamodb request body failed");
+                gust_aws::AwsError::new(
+                    413,
+                    "RequestEntityTooLargeException",
+                    "Request body could not be read or is too large",
+                )
+                .with_protocol(gust_aws::Protocol::Json10)
+                .with_request_id(id)
+                .into_response()
+            }
+        }
+    }
 }
 
 /// Runs [`DynamoDb::sweep_expired`] every `interval` until `stop` turns true.

@@ -7,12 +7,29 @@
 //! to its savepoint and reports its own error; the others in the batch still commit.
 //!
 //! Log retention also runs here, after a batch has been answered, so pruning never delays a
-//! reply and never contends with another writer.
+//! reply and never contends with another writer. So do WAL checkpoints: SQLite's automatic
+//! checkpoint would run inside a `COMMIT`, holding back that batch's replies for a few fsyncs
+//! of the database file, so the writer instead checkpoints between batches, after replying
+//! (with SQLite's automatic checkpoint left only as a backstop, see [`AUTOCHECKPOINT_PAGES`]).
+//! Because nothing else writes while it runs, the checkpoint completes and the next commit
+//! starts the WAL over from its beginning.
+//!
+//! **Durability and fsync latency.** The connection runs with `synchronous=FULL`: SQLite syncs
+//! the WAL inside `COMMIT`, before the batch becomes visible to readers, and the writer
+//! replies only after that. Two things keep that sync short. At start the writer grows the
+//! WAL file once to [`WAL_PREALLOCATE`] bytes of zeros, so commits overwrite blocks the file
+//! already owns instead of appending: the sync of an append must also commit the file's new
+//! size through the filesystem journal (on this project's ext4 machines about 0.8 ms on average
+//! and 4 ms at p90, against 0.2 ms for an overwrite). Zeros past the last frame are not valid
+//! frames, so recovery ignores them, as it ignores the stale frames a restarted WAL leaves
+//! behind. And while a sync is in flight, a [`Ticker`] keeps a vCPU from going idle.
 //!
 //! This module knows the tables only through the closures it runs and [`prune_logs`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +44,22 @@ pub(crate) const MAX_BATCH: usize = 1_000;
 const PRUNE_INTERVAL: Duration = Duration::from_secs(30);
 /// Appended lines after which the writer prunes without waiting for the interval.
 const PRUNE_EVERY_LINES: u64 = 10_000;
+/// The size the WAL file is grown to at start (see the module comment): about 4,000 frames of
+/// 4 KiB pages, more than the WAL holds between two of the writer's checkpoints.
+pub(crate) const WAL_PREALLOCATE: u64 = 16 << 20;
+/// The writer checkpoints once the WAL holds about this many pages (estimated from the pages
+/// per commit the last checkpoint saw): each checkpoint costs fsyncs of the database file, so
+/// fewer, larger ones are cheaper, as long as the WAL stays inside its preallocated size.
+const CHECKPOINT_PAGES: f64 = 2_500.0;
+/// Pages per commit assumed before the first checkpoint has measured them.
+const INITIAL_PAGES_PER_COMMIT: f64 = 4.0;
+/// ...or this long after the first commit since the last checkpoint, whichever comes first.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// SQLite's own checkpoint (inside a `COMMIT`) only if the WAL still grows past this many
+/// pages, e.g. under one huge batch.
+const AUTOCHECKPOINT_PAGES: u32 = 8_000;
+/// While an fsync is in flight, the ticker thread wakes this often (see [`Ticker`]).
+const TICK: Duration = Duration::from_micros(50);
 
 /// One queued write: run inside the batch transaction, or abandoned if the transaction could
 /// not start.
@@ -136,15 +169,25 @@ pub(crate) fn run(
         lines_since_prune: 0,
         last_prune: Instant::now(),
     };
+    let wal = prepare_wal(&conn);
+    let mut checkpoints = Checkpoints::default();
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut prune_requests = Vec::new();
     loop {
-        let wait = PRUNE_INTERVAL.saturating_sub(state.last_prune.elapsed());
+        let mut wait = PRUNE_INTERVAL.saturating_sub(state.last_prune.elapsed());
+        if let Some(due) = checkpoints.due_in() {
+            wait = wait.min(due);
+        }
         match rx.recv_timeout(wait) {
             Ok(Msg::Job(j)) => batch.push(j),
             Ok(Msg::Prune(reply)) => prune_requests.push(reply),
             Err(RecvTimeoutError::Timeout) => {
-                let _ = prune(&conn, &mut state, &opts, false);
+                if checkpoints.due_in() == Some(Duration::ZERO) {
+                    checkpoints.run(&conn, &wal.ticker);
+                }
+                if state.last_prune.elapsed() >= PRUNE_INTERVAL {
+                    let _ = prune(&conn, &wal, &mut state, &opts, false);
+                }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -158,10 +201,11 @@ pub(crate) fn run(
             }
         }
         if !batch.is_empty() {
-            commit_batch(&conn, &mut state, &mut batch, &counters);
+            commit_batch(&conn, &wal, &mut state, &mut batch, &counters);
+            checkpoints.committed();
         }
         if !prune_requests.is_empty() {
-            let result = prune(&conn, &mut state, &opts, true);
+            let result = prune(&conn, &wal, &mut state, &opts, true);
             for reply in prune_requests.drain(..) {
                 let reply_result = match &result {
                     Ok(n) => Ok(*n),
@@ -174,14 +218,204 @@ pub(crate) fn run(
         } else if state.lines_since_prune >= PRUNE_EVERY_LINES
             || state.last_prune.elapsed() >= PRUNE_INTERVAL
         {
-            let _ = prune(&conn, &mut state, &opts, false);
+            let _ = prune(&conn, &wal, &mut state, &opts, false);
+        }
+        if checkpoints.due_in() == Some(Duration::ZERO) {
+            checkpoints.run(&conn, &wal.ticker);
         }
     }
     tracing::debug!("store writer stopped");
 }
 
+/// What the writer needs around its commits: the ticker that keeps a vCPU awake while SQLite
+/// syncs.
+struct Wal {
+    ticker: Ticker,
+}
+
+impl Wal {
+    /// Runs `f` (a commit, which SQLite syncs) with the ticker awake.
+    fn commit<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.ticker.during(f)
+    }
+}
+
+/// Leaves checkpoints to the writer loop (SQLite's automatic one only as a backstop) and
+/// grows the WAL file to [`WAL_PREALLOCATE`]. Failures only cost speed, so they are logged.
+fn prepare_wal(conn: &Connection) -> Wal {
+    let ticker = Ticker::start();
+    if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES) {
+        tracing::warn!(error = %e, "store: cannot set wal_autocheckpoint");
+    }
+    if let Some(db) = conn.path().filter(|p| !p.is_empty()) {
+        let path = format!("{db}-wal");
+        if let Err(e) = preallocate(std::path::Path::new(&path), WAL_PREALLOCATE) {
+            tracing::warn!(error = %e, wal = %path, "store: cannot preallocate the WAL");
+        }
+    }
+    Wal { ticker }
+}
+
+/// Appends zeros to an existing file until it is at least `size` bytes long and syncs them;
+/// `false` if there is no such file. Must run before anything writes past the file's current
+/// end (here: before the writer's first commit).
+pub(crate) fn preallocate(path: &std::path::Path, size: u64) -> std::io::Result<bool> {
+    let file = match OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        // SQLite creates the WAL itself; without one there is nothing to grow yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut len = file.metadata()?.len();
+    if len < size {
+        let zeros = vec![0u8; 1 << 20];
+        while len < size {
+            let n = (size - len).min(zeros.len() as u64) as usize;
+            file.write_all_at(&zeros[..n], len)?;
+            len += n as u64;
+        }
+        file.sync_all()?;
+    }
+    Ok(true)
+}
+
+/// When the writer checkpoints the WAL.
+#[derive(Debug)]
+struct Checkpoints {
+    /// Commits since the last checkpoint.
+    commits: u64,
+    /// When the first of them committed.
+    since: Option<Instant>,
+    /// WAL pages per commit, as the last checkpoint found.
+    pages_per_commit: f64,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Checkpoints {
+            commits: 0,
+            since: None,
+            pages_per_commit: INITIAL_PAGES_PER_COMMIT,
+        }
+    }
+}
+
+impl Checkpoints {
+    fn committed(&mut self) {
+        self.commits += 1;
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// How long until a checkpoint is due; `None` when nothing was committed since the last.
+    fn due_in(&self) -> Option<Duration> {
+        let since = self.since?;
+        if self.commits as f64 * self.pages_per_commit >= CHECKPOINT_PAGES {
+            return Some(Duration::ZERO);
+        }
+        Some(CHECKPOINT_INTERVAL.saturating_sub(since.elapsed()))
+    }
+
+    /// Copies the WAL's pages into the database (`PASSIVE`: readers are never waited for).
+    fn run(&mut self, conn: &Connection, ticker: &Ticker) {
+        let started = Instant::now();
+        let result = ticker.during(|| {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+        });
+        let mut pages_per_commit = self.pages_per_commit;
+        match result {
+            Ok((log, done)) => {
+                tracing::trace!(
+                    commits = self.commits,
+                    wal_pages = log,
+                    checkpointed = done,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "checkpoint"
+                );
+                // `log` counts the pages since the WAL last started over, normally right
+                // after the previous checkpoint; more (a reader kept it from starting over)
+                // only makes the next checkpoint come sooner.
+                if self.commits > 0 && log > 0 {
+                    pages_per_commit = (log as f64 / self.commits as f64).max(1.0);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
+        }
+        *self = Checkpoints {
+            pages_per_commit,
+            ..Checkpoints::default()
+        };
+    }
+}
+
+/// A thread that wakes every [`TICK`] while the writer waits for an fsync, and sleeps
+/// otherwise.
+///
+/// On virtual machines an idle vCPU is descheduled by the host once it has been halted for a
+/// short while, and waking it for the disk's completion interrupt can take a scheduler tick:
+/// on this project's 2-vCPU machines a lone `fdatasync` took 4 ms at the median when nothing
+/// else ran, and 0.17 ms while another thread merely slept in 100 µs steps. The ticks keep a
+/// vCPU from halting long enough to be descheduled; they cost a few microseconds of CPU per
+/// tick, and only while a sync is in flight.
+struct Ticker {
+    state: Arc<AtomicU8>,
+    thread: Option<std::thread::Thread>,
+}
+
+const TICKER_IDLE: u8 = 0;
+const TICKER_ACTIVE: u8 = 1;
+const TICKER_STOP: u8 = 2;
+
+impl Ticker {
+    fn start() -> Ticker {
+        let state = Arc::new(AtomicU8::new(TICKER_IDLE));
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("gust-store-tick".into())
+            .spawn(move || loop {
+                match shared.load(Ordering::Acquire) {
+                    TICKER_ACTIVE => std::thread::sleep(TICK),
+                    TICKER_STOP => return,
+                    _ => std::thread::park(),
+                }
+            })
+            .map(|h| h.thread().clone());
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "store: cannot start the sync ticker");
+                None
+            }
+        };
+        Ticker { state, thread }
+    }
+
+    /// Runs `f` (an fsync) with the ticker awake.
+    fn during<T>(&self, f: impl FnOnce() -> T) -> T {
+        let Some(thread) = &self.thread else {
+            return f();
+        };
+        self.state.store(TICKER_ACTIVE, Ordering::Release);
+        thread.unpark();
+        let out = f();
+        self.state.store(TICKER_IDLE, Ordering::Release);
+        out
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.state.store(TICKER_STOP, Ordering::Release);
+        if let Some(t) = &self.thread {
+            t.unpark();
+        }
+    }
+}
+
 fn commit_batch(
     conn: &Connection,
+    wal: &Wal,
     state: &mut WriterState,
     batch: &mut Vec<Job>,
     counters: &Counters,
@@ -199,18 +433,22 @@ fn commit_batch(
     for j in batch.drain(..) {
         completions.push(run_in_savepoint(conn, j, state));
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let commit = match wal.commit(|| conn.execute_batch("COMMIT")) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let msg = e.to_string();
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "store: rollback failed");
+            }
+            Err(msg)
+        }
+    };
     match &commit {
         Ok(()) => {
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.ops.fetch_add(n as u64, Ordering::Relaxed);
         }
-        Err(msg) => {
-            tracing::error!(error = %msg, ops = n, "store: commit failed");
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "store: rollback failed");
-            }
-        }
+        Err(msg) => tracing::error!(error = %msg, ops = n, "store: commit failed"),
     }
     let commit = commit.as_ref().map(|_| ()).map_err(String::as_str);
     for done in completions {
@@ -244,6 +482,7 @@ fn run_in_savepoint(conn: &Connection, j: Job, state: &mut WriterState) -> Compl
 /// the functions that got lines since the last pass (or all of them).
 fn prune(
     conn: &Connection,
+    wal: &Wal,
     state: &mut WriterState,
     opts: &StoreOptions,
     all: bool,
@@ -252,7 +491,7 @@ fn prune(
     let touched = state.touched.replace(HashSet::new()).filter(|_| !all);
     state.lines_since_prune = 0;
     state.last_prune = Instant::now();
-    let result = prune_logs(conn, touched, opts);
+    let result = wal.commit(|| prune_logs(conn, touched, opts));
     match &result {
         Ok(deleted) => {
             tracing::debug!(
@@ -306,5 +545,89 @@ fn prune_logs(
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KvAbort, KvValue, SqliteStore};
+
+    #[test]
+    fn preallocate_appends_zeros_and_keeps_the_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        assert!(!preallocate(&path, 1 << 20).expect("missing file"));
+        std::fs::write(&path, b"frames").expect("write");
+        assert!(preallocate(&path, 3 << 20).expect("grow"));
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len(), 3 << 20);
+        assert_eq!(&bytes[..6], b"frames");
+        assert!(bytes[6..].iter().all(|b| *b == 0));
+        // Never shrinks.
+        assert!(preallocate(&path, 1 << 20).expect("again"));
+        assert_eq!(std::fs::metadata(&path).expect("stat").len(), 3 << 20);
+    }
+
+    async fn put(store: &SqliteStore, i: u32) {
+        store
+            .kv_write(move |t| -> std::result::Result<(), KvAbort<()>> {
+                t.put(
+                    1,
+                    format!("key{i:06}").as_bytes(),
+                    b"",
+                    b"",
+                    &KvValue {
+                        value: vec![b'x'; 300],
+                        weight: 300,
+                        expires_at: None,
+                    },
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("store")
+            .expect("op");
+    }
+
+    /// Acknowledged writes are in the WAL as SQLite recovers it: a copy of the files taken
+    /// while the store is open (no checkpoint, no clean close, the zero tail included) opens
+    /// with every row. The WAL stays inside its preallocated size through checkpoints.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_writes_recover_from_the_preallocated_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let store = SqliteStore::open(&data, crate::StoreOptions::default()).expect("open");
+        let n = 3_000u32;
+        let tasks: Vec<_> = (0..8u32)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in (w..n).step_by(8) {
+                        put(&store, i).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("join");
+        }
+        let wal = data.join("gust.db-wal");
+        assert_eq!(
+            std::fs::metadata(&wal).expect("wal").len(),
+            WAL_PREALLOCATE,
+            "the WAL grew past its preallocation"
+        );
+        let copy = dir.path().join("copy");
+        std::fs::create_dir_all(&copy).expect("mkdir");
+        std::fs::copy(data.join("gust.db"), copy.join("gust.db")).expect("copy db");
+        std::fs::copy(&wal, copy.join("gust.db-wal")).expect("copy wal");
+        let conn = Connection::open(copy.join("gust.db")).expect("open copy");
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM kv WHERE space = 1", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, i64::from(n));
+        drop(conn);
+        store.close();
     }
 }
