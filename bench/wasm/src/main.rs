@@ -466,6 +466,9 @@ fn start_gust(bin: &Path, data_dir: &Path) -> Result<GustUp> {
         .args([
             "--listen",
             "127.0.0.1:0",
+            // Not the default 8080, which another program on the machine may hold.
+            "--gateway",
+            "127.0.0.1:0",
             "--max-concurrency",
             "64",
             "--ready-file",
