@@ -55,6 +55,12 @@ struct Args {
     /// like `gust up`).
     #[arg(long, hide = true)]
     baseline_server: bool,
+    /// Internal: only load `<addr>` with `GET --load-path` at concurrency 64 for `--secs`
+    /// (for profiling a running server).
+    #[arg(long, hide = true)]
+    load_addr: Option<SocketAddr>,
+    #[arg(long, hide = true, default_value = "/")]
+    load_path: String,
 }
 
 /// The bare hyper baseline in a child process of its own.
@@ -324,6 +330,12 @@ fn main() -> Result<()> {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let Some(addr) = args.load_addr {
+        let t = Target::new(addr, None);
+        let req = Req::new(&t, Method::GET, &args.load_path, Vec::new())?;
+        measure(&t, &req, 64, args.secs, "load", "load").await?;
+        return Ok(());
+    }
     let mut machine = Machine::describe();
     machine.binary = std::fs::metadata(&args.gust)
         .and_then(|m| m.modified())
