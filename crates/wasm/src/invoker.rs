@@ -18,7 +18,8 @@
 //! | no or malformed response | `{"errorType":"Runtime.InvalidResponse",..}` | `Unhandled` |
 //! | package without a usable module | `{"errorType":"Runtime.InvalidWasm",..}` | `Unhandled` |
 //!
-//! Each invocation runs in its own task, so a caller that goes away does not cut it short;
+//! An invocation runs in its caller's task, and moves to a task of its own if the caller
+//! goes away first, so a caller that goes away does not cut it short;
 //! `shutdown` waits for the running ones (each ends by its deadline at the latest).
 
 use std::collections::HashMap;
@@ -335,7 +336,7 @@ impl WasmInvoker {
             tail_log: false,
             max_response_bytes: MAX_HTTP_RESPONSE,
         };
-        let done = spawn_job(inner, job).await?;
+        let done = run_job(inner, job).await?;
         Ok(match done.outcome {
             Outcome::Response(resp) => resp,
             Outcome::Error {
@@ -397,7 +398,7 @@ impl Invoker for WasmInvoker {
             tail_log: req.tail_log,
             max_response_bytes: limits::MAX_SYNC_PAYLOAD,
         };
-        let done = spawn_job(self.inner.clone(), job).await?;
+        let done = run_job(self.inner.clone(), job).await?;
         let (payload, function_error) = match done.outcome {
             Outcome::Response(resp) => (resp.into_body(), None),
             Outcome::Error { payload, .. } => (payload, Some("Unhandled".to_string())),
@@ -493,20 +494,52 @@ struct Done {
     duration: Duration,
 }
 
-/// Takes a slot, then runs the job in its own task.
-async fn spawn_job(inner: Arc<Inner>, job: Job) -> Result<Done, InvokeError> {
+/// Takes a slot, then runs the job in the caller's task (no task hand-off, so no wake-up of
+/// another worker thread per invocation). If the caller goes away before the end, the rest
+/// of the job moves to a task of its own ([`Detached`]).
+async fn run_job(inner: Arc<Inner>, job: Job) -> Result<Done, InvokeError> {
     let slot = inner.acquire(&job.function)?;
-    match tokio::spawn(async move {
-        let done = inner.clone().execute(job).await;
+    let fut = Box::pin(async move {
+        let done = inner.execute(job).await;
         drop(slot);
         done
-    })
-    .await
-    {
-        Ok(done) => Ok(done),
-        Err(e) => Err(InvokeError::Internal(format!(
-            "invocation task failed: {e}"
-        ))),
+    });
+    Ok(Detached { fut: Some(fut) }.await)
+}
+
+/// An invocation polled by its caller that finishes on its own if the caller drops it:
+/// a caller that goes away does not cut an invocation short (it still ends by its result
+/// or its deadline, is logged, and gives its slot back).
+struct Detached {
+    fut: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>>>,
+}
+
+impl std::future::Future for Detached {
+    type Output = Done;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Done> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Pending;
+        };
+        let done = std::task::ready!(fut.as_mut().poll(cx));
+        self.fut = None;
+        std::task::Poll::Ready(done)
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take() {
+            // Outside a runtime (it is shutting down) the invocation is dropped with it.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    fut.await;
+                });
+            }
+        }
     }
 }
 

@@ -306,6 +306,32 @@ async fn host_environment_does_not_leak() {
 }
 
 #[tokio::test]
+async fn a_caller_that_goes_away_does_not_cut_the_invocation_short() {
+    let h = Harness::new();
+    let spin = h
+        .deploy("spin-gone", &guests::spin(), |r| r.config.timeout = 1)
+        .await;
+    let gone = tokio::time::timeout(Duration::from_millis(100), h.try_invoke(&spin, "{}")).await;
+    assert!(gone.is_err(), "the caller gave up first");
+    assert_eq!(h.invoker.stats().busy, 1, "the invocation runs on");
+    let t0 = Instant::now();
+    while h.invoker.stats().busy > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let logs = h.logs("spin-gone").await;
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("Task timed out after 1.00 seconds")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.last().unwrap().starts_with("REPORT RequestId: "),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
 async fn nothing_survives_between_requests() {
     let h = Harness::new();
     let f = h.deploy("counter", &guests::counter(), |_| {}).await;
