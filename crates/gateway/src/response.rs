@@ -232,7 +232,10 @@ fn structured(
         Some(Value::Object(m)) => {
             for (k, v) in m {
                 let s = scalar(v).ok_or(GatewayError::Malformed)?;
-                // `headers` wins over `multiValueHeaders` for the same name.
+                // API Gateway merges both maps; for a name in both, `multiValueHeaders` wins.
+                if v1 && headers.contains_key(k.to_ascii_lowercase().as_str()) {
+                    continue;
+                }
                 put_header(&mut headers, k, &s, false);
             }
         }
@@ -316,7 +319,7 @@ mod tests {
             br#"{"statusCode":200,"headers":{"x-a":"1"},"multiValueHeaders":{"x-m":["a","b"],"x-a":["0"]},"body":"ok"}"#,
         )
         .unwrap();
-        assert_eq!(r.headers()["x-a"], "1");
+        assert_eq!(r.headers()["x-a"], "0");
         let m: Vec<_> = r.headers().get_all("x-m").iter().collect();
         assert_eq!(m, vec!["a", "b"]);
         assert_eq!(r.headers()[CONTENT_TYPE], "application/json");

@@ -877,12 +877,35 @@ async fn wasm_component_behind_a_route() {
         .await;
     h.deploy("whello", "wasm", "", &[("app.wasm", &hello)], |_| {})
         .await;
-    let def = api(
+    h.deploy(
+        "wspin",
+        "wasm",
+        "",
+        &[("app.wasm", &wasm_guest("spin.wasm"))],
+        |r| {
+            r.config.timeout = 3;
+        },
+    )
+    .await;
+    let mut def = api(
         "wasmapi",
         PayloadFormat::V2,
-        &[("POST /echo", "wecho"), ("GET /hello", "whello")],
+        &[
+            ("POST /echo", "wecho"),
+            ("GET /hello", "whello"),
+            ("GET /spin", "wspin"),
+        ],
     );
+    def.integration_timeout_ms = 300;
     h.store.put_api(&def).await.unwrap();
+    // The integration timeout applies to Wasm functions too.
+    let t0 = std::time::Instant::now();
+    let (s, _, t) = text(h.client.get(h.url("/spin")).send().await.unwrap()).await;
+    assert_eq!(
+        (s, t.as_str()),
+        (504, r#"{"message":"Service Unavailable"}"#)
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     let (s, hd, t) = text(
         h.client
             .post(h.url("/echo"))
@@ -978,6 +1001,22 @@ async fn function_urls() {
     assert_eq!(ctx["domainPrefix"], "abcdefghijklmnopqrstuvwxyz012345");
     assert_eq!(ctx["stage"], "$default");
     assert_eq!(ctx["requestId"], rid.as_str());
+
+    // The URL's CORS settings answer preflights.
+    let r = h
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            h.url("/lambda-url/abcdefghijklmnopqrstuvwxyz012345/x"),
+        )
+        .header("origin", "https://anywhere.example")
+        .header("access-control-request-method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["access-control-allow-methods"], "*");
 
     // By path, for clients that cannot set Host: the function sees the rest as its path.
     let (s, _, v) = h
