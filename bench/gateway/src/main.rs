@@ -10,8 +10,17 @@
 //! - at concurrency 1: the same Python hello through the gateway and through `Invoke`, several
 //!   alternating rounds, for the gateway's added p50.
 //!
+//! - at concurrency 64 again, the MOCK route of a second `gust up` at the default log level
+//!   (`info`), so the cost of writing one access-log line per request shows.
+//!
 //! Results go to `gateway.md` / `gateway.json` with the machine and its load average. A
 //! benchmark, not a test: it asserts nothing and reports against the issue's targets.
+//!
+//! ```text
+//! cargo build --release -p gust-cli -p gust-bench-gateway
+//! target/release/gust-bench-gateway            # writes bench/results/gateway.{md,json}
+//! target/release/gust-bench-gateway --secs 2 --rounds 1 --dry-run   # a quick look
+//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
