@@ -1127,3 +1127,95 @@ async fn shutdown_drains_in_flight_requests() {
     assert_eq!(pending.await.unwrap().unwrap(), "slept");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A `MakeWriter` collecting everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_access_log_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), StoreOptions::default()).unwrap());
+    let mut wasm_config = WasmConfig::new(dir.path().join("wasm-cache"));
+    wasm_config.pool.instances = 4;
+    wasm_config.pool.memories = 4;
+    wasm_config.pool.tables = 4;
+    let wasm = WasmInvoker::new(wasm_config, store.clone(), store.clone()).unwrap();
+    let gateway = Gateway::new(
+        GatewayConfig::new("us-east-1", "http://127.0.0.1:8080"),
+        GatewayDeps {
+            apis: store.clone(),
+            functions: store.clone(),
+            invoker: wasm.clone(),
+            http: wasm,
+            credentials: Arc::new(Credentials {
+                access_key_id: "A".into(),
+                secret_access_key: "S".into(),
+            }),
+        },
+    );
+    let mut def = api("logged", PayloadFormat::V2, &[]);
+    def.routes = vec![mock("GET /ping", 200, "pong")];
+    store.put_api(&def).await.unwrap();
+
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let conn = gust_gateway::ConnInfo {
+        peer: "127.0.0.1:5555".parse().unwrap(),
+        local: "127.0.0.1:8080".parse().unwrap(),
+    };
+    let mut ids = Vec::new();
+    for path in ["/ping", "/missing"] {
+        let req = http::Request::get(path)
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let resp = gateway.handle(req, conn).await;
+        ids.push(
+            resp.headers()["apigw-requestid"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("gust::access"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, (path, status, id)) in lines
+        .iter()
+        .zip([("/ping", 200, &ids[0]), ("/missing", 404, &ids[1])])
+    {
+        assert!(line.contains(r#"method="GET""#), "{line}");
+        assert!(line.contains(&format!(r#"path="{path}""#)), "{line}");
+        assert!(line.contains(&format!("status={status}")), "{line}");
+        assert!(line.contains(r#"api="logged""#), "{line}");
+        assert!(line.contains("latency_us="), "{line}");
+        assert!(line.contains("cold_start=false"), "{line}");
+        assert!(line.contains(&format!(r#"request_id="{id}""#)), "{line}");
+    }
+}
