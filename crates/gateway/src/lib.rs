@@ -193,7 +193,10 @@ impl Gateway {
                         Ok::<_, Infallible>(gateway.handle(req, conn_info).await.map(Full::new))
                     }
                 });
+                // The timer enables hyper's header read timeout (30 s): a client that never
+                // finishes its request head cannot hold a connection, or the drain, forever.
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
                     .serve_connection(TokioIo::new(stream), svc);
                 tokio::pin!(conn);
                 tokio::select! {
