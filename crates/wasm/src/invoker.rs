@@ -504,7 +504,9 @@ async fn run_job(inner: Arc<Inner>, job: Job) -> Result<Done, InvokeError> {
         drop(slot);
         done
     });
-    Ok(Detached { fut: Some(fut) }.await)
+    Detached { fut: Some(fut) }
+        .await
+        .map_err(|e| InvokeError::Internal(format!("invocation failed: {e}")))
 }
 
 /// An invocation polled by its caller that finishes on its own if the caller drops it:
@@ -515,18 +517,30 @@ struct Detached {
 }
 
 impl std::future::Future for Detached {
-    type Output = Done;
+    /// The result, or the message of a panic (the job is then dropped, giving its slot back).
+    type Output = Result<Done, String>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Done> {
+    ) -> std::task::Poll<Self::Output> {
         let Some(fut) = self.fut.as_mut() else {
             return std::task::Poll::Pending;
         };
-        let done = std::task::ready!(fut.as_mut().poll(cx));
+        // A panic stays inside this invocation, as it would in a task of its own.
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        let result = match polled {
+            Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(done)) => Ok(done),
+            Err(panic) => Err(panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into())),
+        };
         self.fut = None;
-        std::task::Poll::Ready(done)
+        std::task::Poll::Ready(result)
     }
 }
 
