@@ -23,6 +23,7 @@
 //! S3 service verifies those), and session-token validation. Header values that are not UTF-8
 //! are canonicalized lossily and so do not verify.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use hmac::{Hmac, Mac};
@@ -302,7 +303,7 @@ pub fn canonical_request(
     canonical_uri: &str,
     canonical_query: &str,
     headers: &HeaderMap,
-    signed_headers: &[String],
+    signed_headers: &[impl AsRef<str>],
     payload_hash: &str,
 ) -> String {
     let mut s = String::with_capacity(256);
@@ -313,9 +314,10 @@ pub fn canonical_request(
     s.push_str(canonical_query);
     s.push('\n');
     for name in signed_headers {
+        let name = name.as_ref();
         s.push_str(name);
         s.push(':');
-        for (i, v) in headers.get_all(name.as_str()).iter().enumerate() {
+        for (i, v) in headers.get_all(name).iter().enumerate() {
             if i > 0 {
                 s.push(',');
             }
@@ -328,7 +330,7 @@ pub fn canonical_request(
         if i > 0 {
             s.push(';');
         }
-        s.push_str(name);
+        s.push_str(name.as_ref());
     }
     s.push('\n');
     s.push_str(payload_hash);
@@ -682,15 +684,15 @@ impl VerifyError {
     }
 }
 
-/// What a request claims about its signature, from either form.
-struct Claim {
+/// What a request claims about its signature, from either form, borrowed from the request.
+struct Claim<'a> {
     presigned: bool,
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
-    signed_headers: Vec<String>,
-    signature: String,
+    access_key_id: &'a str,
+    scope_date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    signed_headers: Vec<Cow<'a, str>>,
+    signature: &'a str,
     /// The request time as sent (`YYYYMMDDTHHMMSSZ` form for the string to sign).
     amz_date: String,
     time: OffsetDateTime,
@@ -698,7 +700,7 @@ struct Claim {
 }
 
 /// Splits `AKID/date/region/service/aws4_request`.
-fn parse_credential(cred: &str) -> Result<(String, String, String, String), VerifyError> {
+fn parse_credential(cred: &str) -> Result<(&str, &str, &str, &str), VerifyError> {
     let parts: Vec<&str> = cred.rsplitn(5, '/').collect();
     if parts.len() != 5 || parts[4].is_empty() {
         return Err(VerifyError::Incomplete(format!(
@@ -727,13 +729,20 @@ fn parse_credential(cred: &str) -> Result<(String, String, String, String), Veri
             "Credential should be scoped to a valid service.".to_owned(),
         ));
     }
-    Ok((akid.into(), date.into(), region.into(), service.into()))
+    Ok((akid, date, region, service))
 }
 
-fn parse_signed_headers(s: &str) -> Vec<String> {
+fn parse_signed_headers(s: &str) -> Vec<Cow<'_, str>> {
     s.split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
+        .map(str::trim)
         .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(h.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(h)
+            }
+        })
         .collect()
 }
 
@@ -761,7 +770,7 @@ fn is_presigned_query(params: &HashMap<String, String>) -> bool {
         .any(|k| params.contains_key(*k))
 }
 
-fn claim_from_header(authz: &str, headers: &HeaderMap) -> Result<Claim, VerifyError> {
+fn claim_from_header<'a>(authz: &'a str, headers: &HeaderMap) -> Result<Claim<'a>, VerifyError> {
     let authz = authz.trim();
     let (algorithm, rest) = authz.split_once(' ').unwrap_or((authz, ""));
     if algorithm != ALGORITHM {
@@ -832,14 +841,14 @@ fn claim_from_header(authz: &str, headers: &HeaderMap) -> Result<Claim, VerifyEr
         region,
         service,
         signed_headers: parse_signed_headers(signed),
-        signature: sig.to_owned(),
+        signature: sig,
         amz_date: format_amz_date(time),
         time,
         expires: None,
     })
 }
 
-fn claim_from_query(params: &HashMap<String, String>) -> Result<Claim, VerifyError> {
+fn claim_from_query(params: &HashMap<String, String>) -> Result<Claim<'_>, VerifyError> {
     let get = |k: &str| params.get(k).map(String::as_str);
     let (
         Some(algorithm),
@@ -888,14 +897,14 @@ fn claim_from_query(params: &HashMap<String, String>) -> Result<Claim, VerifyErr
         region,
         service,
         signed_headers: parse_signed_headers(signed),
-        signature: signature.to_owned(),
+        signature,
         amz_date: date.to_owned(),
         time,
         expires: Some(expires),
     })
 }
 
-fn check_time(claim: &Claim, now: OffsetDateTime) -> Result<(), VerifyError> {
+fn check_time(claim: &Claim<'_>, now: OffsetDateTime) -> Result<(), VerifyError> {
     let now = now.to_offset(UtcOffset::UTC);
     let earliest = now - MAX_SKEW;
     let latest = now + MAX_SKEW;
@@ -994,10 +1003,10 @@ fn verify_inner(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         )));
     }
-    let Some(secret) = lookup.secret_for(&claim.access_key_id) else {
+    let Some(secret) = lookup.secret_for(claim.access_key_id) else {
         return Err(fail(VerifyError::UnknownKey));
     };
-    if claim.scope_date != claim.amz_date[..8.min(claim.amz_date.len())] {
+    if *claim.scope_date != claim.amz_date[..8.min(claim.amz_date.len())] {
         return Err(fail(VerifyError::Signature(Some(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
             claim.scope_date,
@@ -1041,15 +1050,15 @@ fn verify_inner(
     }
     let creq = canonical_request(
         parts.method.as_str(),
-        &canonical_uri(parts.uri.path(), &claim.service),
+        &canonical_uri(parts.uri.path(), claim.service),
         &canonical_query_filtered(query, claim.presigned),
         headers,
         &claim.signed_headers,
         &payload_hash,
     );
-    let scope = credential_scope(&claim.scope_date, &claim.region, &claim.service);
+    let scope = credential_scope(claim.scope_date, claim.region, claim.service);
     let sts = string_to_sign(&claim.amz_date, &scope, &creq);
-    let key = signing_key(&secret, &claim.scope_date, &claim.region, &claim.service);
+    let key = signing_key(&secret, claim.scope_date, claim.region, claim.service);
     let expected = signature(&key, &sts);
     if !constant_time_eq(expected.as_bytes(), claim.signature.as_bytes()) {
         tracing::debug!(
@@ -1060,9 +1069,9 @@ fn verify_inner(
         return Err(fail(VerifyError::Signature(None)));
     }
     Ok(Identity {
-        access_key_id: claim.access_key_id,
-        region: claim.region,
-        service: claim.service,
+        access_key_id: claim.access_key_id.to_owned(),
+        region: claim.region.to_owned(),
+        service: claim.service.to_owned(),
     })
 }
 
@@ -1259,7 +1268,7 @@ mod tests {
             "/",
             "",
             &h,
-            &["host".into(), "my-header".into(), "absent".into()],
+            &["host", "my-header", "absent"],
             EMPTY_SHA256,
         );
         assert_eq!(
