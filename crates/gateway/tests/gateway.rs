@@ -656,6 +656,20 @@ async fn routing_precedence_hosts_and_mocks() {
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "custom-default");
 
+    // Several APIs without domains: one under a stage, tried first for paths under it.
+    let mut staged = api("staged", PayloadFormat::V2, &[]);
+    staged.stage = Some("v1".into());
+    staged.routes = vec![mock("GET /users/me", 200, "staged-me")];
+    h.store.put_api(&staged).await.unwrap();
+    for (path, want) in [
+        ("/v1/users/me", "staged-me"),
+        ("/users/me", "literal"),
+        ("/v1/other", "greedy"),
+    ] {
+        let r = h.client.get(h.url(path)).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), want, "{path}");
+    }
+
     // A new route appears without a restart (the configuration generation moved).
     a.routes.push(mock("GET /new", 200, "new"));
     h.store.put_api(&a).await.unwrap();
