@@ -55,7 +55,7 @@ pub use url::function_url;
 
 /// The largest request body accepted (API Gateway's payload quota: 10 MB).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
-/// The largest request line plus header names and values (API Gateway: 10,240 bytes).
+/// The largest request line plus header values (API Gateway: 10,240 bytes).
 pub const MAX_HEADER_BYTES: usize = 10_240;
 
 /// Settings of the gateway, chosen by the server.
