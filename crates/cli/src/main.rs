@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod logwriter;
 mod manifest;
 mod package;
 mod sdk;

@@ -61,9 +61,13 @@ enum LogFormat {
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a terminal; lines go through one writer thread (see `logwriter`), and the
+    // guard flushes them when `gust up` returns.
+    let (writer, _log_guard) = crate::logwriter::queued_stderr();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer);
     match args.log_format {
         LogFormat::Text => builder.compact().init(),
         LogFormat::Json => builder.json().init(),
