@@ -92,15 +92,32 @@ def test_timeout_trap_and_memory_errors(lam):
 
 
 def test_malformed_module(lam):
+    """A module that cannot compile is refused by CreateFunction and UpdateFunctionCode (before
+    anything is stored), not discovered by every invoke."""
     name = unique("wasm")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("bad.wasm", b"\0asm\x01\0\0\0not really")
-    create_function(lam, name=name, code=buf.getvalue(), handler="", runtime="wasm")
-    out = invoke(lam, name)
-    assert out["error"] == "Unhandled"
-    assert out["payload"]["errorType"] == "Runtime.InvalidWasm", out["payload"]
-    assert "invalid WebAssembly" in out["payload"]["errorMessage"]
+    bad = buf.getvalue()
+    with pytest.raises(ClientError) as e:
+        create_function(lam, name=name, code=bad, handler="", runtime="wasm")
+    err = e.value.response["Error"]
+    assert err["Code"] == "InvalidParameterValueException", err
+    assert "The function's code cannot be run" in err["Message"], err
+    assert "invalid WebAssembly" in err["Message"], err
+    with pytest.raises(ClientError) as e:
+        lam.get_function(FunctionName=name)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    good = io.BytesIO()
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("hello.wasm", (GUESTS / "hello.wasm").read_bytes())
+    create_function(lam, name=name, code=good.getvalue(), handler="", runtime="wasm")
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName=name, ZipFile=bad)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    # The function keeps its working code.
+    assert invoke(lam, name)["payload"] == "hello from wasm"
 
 
 def test_handler_names_the_module(lam):
@@ -139,7 +156,10 @@ def test_restart_keeps_compiled_artifacts(gust_factory):
     not os.environ.get("GUST_WASM_PY_COMPONENT"),
     reason="GUST_WASM_PY_COMPONENT not built (scripts/test.sh builds it with componentize-py)",
 )
-def test_componentize_py_component(lam):
+def test_componentize_py_component(gust):
+    # CreateFunction compiles the 18 MB component before it answers: seconds in a debug build
+    # on a busy machine, so this client waits longer than the suite's default.
+    lam = gust.client(read_timeout=180)
     wasm = Path(os.environ["GUST_WASM_PY_COMPONENT"]).read_bytes()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:

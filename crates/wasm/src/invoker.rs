@@ -437,6 +437,12 @@ impl Invoker for WasmInvoker {
         }
     }
 
+    async fn validate(&self, record: &FunctionRecord) -> Result<(), String> {
+        // Compiles (or finds in the cache) now, so CreateFunction refuses a module that could
+        // never run and the `function_changed` that follows finds it ready.
+        self.prepare(record).await.map(|_| ())
+    }
+
     async fn shutdown(&self) {
         lock(&self.inner.slots).shutting_down = true;
         loop {
