@@ -112,7 +112,10 @@ fn bad_tables_are_located() {
         "[tables.users]\npartition_key = \"id\"\n[tables.users.indexes.by-id]\npartition_key = \"id:N\"\n",
     );
     assert!(!ok);
-    assert!(err.contains("attribute id is used as both S and N"), "{err}");
+    assert!(
+        err.contains("attribute id is used as both S and N"),
+        "{err}"
+    );
     let (ok, err) = deploy(tmp.path(), "[tables.users]\nsort_key = \"x\"\n");
     assert!(!ok);
     assert!(err.contains("partition_key"), "{err}");
