@@ -59,7 +59,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// pages, e.g. under one huge batch.
 const AUTOCHECKPOINT_PAGES: u32 = 8_000;
 /// While an fsync is in flight, the ticker thread wakes this often (see [`Ticker`]).
-const TICK: Duration = Duration::from_micros(50);
+const TICK: Duration = Duration::from_micros(100);
 
 /// One queued write: run inside the batch transaction, or abandoned if the transaction could
 /// not start.
