@@ -4,7 +4,9 @@
 //! reply. The thread takes everything queued (up to [`MAX_BATCH`] ops), runs each op inside its
 //! own savepoint of one `BEGIN IMMEDIATE` transaction, commits once (one WAL fsync under
 //! `synchronous=FULL`), and only then replies to every caller. An op that fails is rolled back
-//! to its savepoint and reports its own error; the others in the batch still commit.
+//! to its savepoint and reports its own error; the others in the batch still commit. An op
+//! alone in its batch runs without a savepoint, and if it fails its transaction is rolled
+//! back instead of committed (a failed conditional write costs no fsync).
 //!
 //! Log retention also runs here, after a batch has been answered, so pruning never delays a
 //! reply and never contends with another writer. So do WAL checkpoints: SQLite's automatic
@@ -244,6 +246,9 @@ impl Wal {
 /// grows the WAL file to [`WAL_PREALLOCATE`]. Failures only cost speed, so they are logged.
 fn prepare_wal(conn: &Connection) -> Wal {
     let ticker = Ticker::start();
+    // Every statement the writer runs is cached: rusqlite's default of 16 is less than the
+    // store's writes and the writer's own transaction statements together.
+    conn.set_prepared_statement_cache_capacity(64);
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "store: cannot set wal_autocheckpoint");
     }
@@ -421,7 +426,7 @@ fn commit_batch(
     counters: &Counters,
 ) {
     let n = batch.len();
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         tracing::error!(error = %msg, ops = n, "store: cannot begin transaction");
         for j in batch.drain(..) {
@@ -430,49 +435,70 @@ fn commit_batch(
         return;
     }
     let mut completions = Vec::with_capacity(n);
-    for j in batch.drain(..) {
-        completions.push(run_in_savepoint(conn, j, state));
+    // A lone op needs no savepoint: if it fails, the whole transaction is rolled back
+    // (and nothing is synced).
+    let mut any_ok = n > 1;
+    if n == 1 {
+        if let Some(j) = batch.pop() {
+            let (ok, done) = j.run(conn, state);
+            any_ok = ok;
+            completions.push(done);
+        }
+    } else {
+        for j in batch.drain(..) {
+            completions.push(run_in_savepoint(conn, j, state));
+        }
     }
-    let commit = match wal.commit(|| conn.execute_batch("COMMIT")) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let msg = e.to_string();
-            if let Err(e) = conn.execute_batch("ROLLBACK") {
-                tracing::error!(error = %e, "store: rollback failed");
+    let commit = if any_ok {
+        match wal.commit(|| exec_cached(conn, "COMMIT")) {
+            Ok(()) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            Err(msg)
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, ops = n, "store: commit failed");
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "store: rollback failed");
+                }
+                Err(msg)
+            }
         }
+    } else {
+        // The op reports its own error; a failed rollback only leaves the next `BEGIN` to
+        // fail, which reports to its callers.
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "store: rollback failed");
+        }
+        Ok(())
     };
-    match &commit {
-        Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
-            counters.ops.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Err(msg) => tracing::error!(error = %msg, ops = n, "store: commit failed"),
-    }
+    counters.ops.fetch_add(n as u64, Ordering::Relaxed);
     let commit = commit.as_ref().map(|_| ()).map_err(String::as_str);
     for done in completions {
         done(commit);
     }
 }
 
+/// Runs a statement without parsing it again (`BEGIN`, `COMMIT` and savepoints run for every
+/// batch).
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs one job between `SAVEPOINT` and `RELEASE`, so its failure undoes only its own changes.
 fn run_in_savepoint(conn: &Connection, j: Job, state: &mut WriterState) -> Completion {
-    if let Err(e) = conn
-        .prepare_cached("SAVEPOINT op")
-        .and_then(|mut s| s.execute([]))
-    {
+    if let Err(e) = exec_cached(conn, "SAVEPOINT op") {
         let msg = e.to_string();
         j.abort(&msg);
         return Box::new(|_| {});
     }
     let (ok, done) = j.run(conn, state);
     let end = if ok {
-        "RELEASE op"
+        exec_cached(conn, "RELEASE op")
     } else {
-        "ROLLBACK TO op; RELEASE op"
+        exec_cached(conn, "ROLLBACK TO op").and_then(|()| exec_cached(conn, "RELEASE op"))
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = end {
         tracing::error!(error = %e, "store: ending savepoint failed");
     }
     done
