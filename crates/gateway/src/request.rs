@@ -123,17 +123,7 @@ pub(crate) fn epoch_ms(t: OffsetDateTime) -> i64 {
 
 /// A fresh request id (a random UUID, without a syscall per request).
 pub(crate) fn request_id() -> String {
-    let v: u128 = rand::random();
-    let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    gust_model::new_request_id()
 }
 
 /// The `Host` header (or the URI's authority) without port, for API and URL selection.

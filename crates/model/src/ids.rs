@@ -5,8 +5,39 @@ use time::OffsetDateTime;
 use crate::ACCOUNT_ID;
 
 /// A new request id in Lambda's form (a v4 UUID).
+///
+/// Every API request, invocation and gateway request gets one, so ids come from a per-thread
+/// generator seeded once from the OS instead of a `getrandom` system call each: ids must be
+/// unique, not secret. Within a thread both halves are bijections of a counter, so ids never
+/// repeat; threads differ by their random seeds.
 pub fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u64, u64)> = {
+            let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+            Cell::new((a, b, 0))
+        };
+    }
+    let (a, b, n) = STATE.with(|s| {
+        let (a, b, n) = s.get();
+        s.set((a, b, n.wrapping_add(1)));
+        (a, b, n)
+    });
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&splitmix64(a ^ n).to_be_bytes());
+    bytes[8..].copy_from_slice(&splitmix64(b.wrapping_add(n)).to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// SplitMix64's output function: a bijection on `u64` that spreads every input bit.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// `arn:aws:lambda:<region>:<account>:function:<name>`.
@@ -85,5 +116,35 @@ mod tests {
     fn timestamp_format() {
         let t = OffsetDateTime::from_unix_timestamp(0).unwrap();
         assert_eq!(rfc3339_millis(t), "1970-01-01T00:00:00.000+0000");
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    #[test]
+    fn request_ids_are_distinct_v4_uuids() {
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..5_000)
+                            .map(|_| super::new_request_id())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        for id in ids {
+            let u = uuid::Uuid::parse_str(&id).expect("a uuid");
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id.len(), 36);
+            assert!(seen.insert(id), "repeated id");
+        }
     }
 }

@@ -327,7 +327,7 @@ impl WasmInvoker {
         function: Arc<FunctionRecord>,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError> {
-        let request_id = fast_request_id();
+        let request_id = gust_model::new_request_id();
         let inner = self.inner.clone();
         let job = Job {
             function,
@@ -889,29 +889,6 @@ fn guest_env(record: &FunctionRecord, region: &str) -> Vec<(String, String)> {
         env.insert(k.to_string(), v);
     }
     env.into_iter().collect()
-}
-
-/// A request id for a raw HTTP request: UUID-shaped and unique in this process, without a
-/// system call (a random seed taken once, then a counter through a bijective mix).
-fn fast_request_id() -> String {
-    use std::sync::atomic::AtomicU64;
-    use std::sync::OnceLock;
-    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (s0, s1) = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mix = |mut z: u64| {
-        // splitmix64's finalizer: a bijection, so distinct counters give distinct values.
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    // Setting the version and variant bits masks six bits; two ids would need both words
-    // to collide in the rest.
-    let hi = (mix(s0 ^ n) & !0xf000) | 0x4000;
-    let lo = mix(s1.wrapping_add(n));
-    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    uuid::Uuid::from_u64_pair(hi, lo).hyphenated().to_string()
 }
 
 fn program_name(record: &FunctionRecord) -> String {
