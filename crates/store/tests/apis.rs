@@ -2,43 +2,18 @@
 //! function URL that dies with its function, and the configuration generation the gateway
 //! watches.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::record;
 use gust_model::api::API_SCHEMA_VERSION;
-use gust_model::{
-    ApiDefinition, CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, PayloadFormat,
-    RouteSpec, FUNCTION_SCHEMA_VERSION,
-};
+use gust_model::{ApiDefinition, CorsConfig, FunctionUrlConfig, PayloadFormat, RouteSpec};
 use gust_store::{ApiStore, FunctionStore, PolicyStore, SqliteStore, StoreOptions};
 
 fn open(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, StoreOptions::default()).expect("open store")
-}
-
-fn record(name: &str) -> FunctionRecord {
-    FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: "python3.12".into(),
-            handler: "app.handler".into(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        },
-        code_sha256: "c2hh".into(),
-        code_id: "00".into(),
-        code_size: 1,
-        last_modified: "2024-01-02T03:04:05.000+0000".into(),
-        revision_id: "r1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
-    }
 }
 
 fn api(name: &str, function: &str) -> ApiDefinition {

@@ -1,7 +1,8 @@
 //! Behaviour of `SqliteStore` through the storage traits: records, queue, logs, packages,
 //! group commit and durability across `kill -9`.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -9,38 +10,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gust_model::{
-    FunctionConfig, FunctionRecord, LogEntry, LogStream, QueuedEvent, FUNCTION_SCHEMA_VERSION,
-};
+use common::record;
+use gust_model::{LogEntry, LogStream, QueuedEvent};
 use gust_store::{
     CodeStore, EventQueue, FunctionStore, LogStore, SqliteStore, StoreError, StoreOptions,
 };
 use zip::write::SimpleFileOptions;
-
-fn record(name: &str) -> FunctionRecord {
-    FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: "python3.12".into(),
-            handler: "app.handler".into(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        },
-        code_sha256: "c2hh".into(),
-        code_id: "00".into(),
-        code_size: 1,
-        last_modified: "2024-01-02T03:04:05.000+0000".into(),
-        revision_id: "r1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
-    }
-}
 
 fn event(id: &str, function: &str, enqueued_ms: i64) -> QueuedEvent {
     QueuedEvent {
