@@ -121,11 +121,6 @@ pub(crate) fn epoch_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
-/// A fresh request id (a random UUID, without a syscall per request).
-pub(crate) fn request_id() -> String {
-    gust_model::new_request_id()
-}
-
 /// The `Host` header (or the URI's authority) without port, for API and URL selection.
 pub(crate) fn host_of(parts: &http::request::Parts) -> &str {
     let raw = parts
@@ -213,10 +208,10 @@ mod tests {
 
     #[test]
     fn ids_and_hosts() {
-        let id = request_id();
+        let id = gust_model::new_request_id();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
-        assert_ne!(id, request_id());
+        assert_ne!(id, gust_model::new_request_id());
         assert_eq!(strip_port("example.com:8080"), "example.com");
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
         assert_eq!(strip_port("example.com"), "example.com");

@@ -40,7 +40,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let start = Instant::now();
-    let request_id = request::request_id();
+    let request_id = gust_model::new_request_id();
     let (parts, body) = req.into_parts();
     let snapshot = gw.snapshot().await;
     let mut outcome = Outcome::default();
