@@ -89,15 +89,7 @@ impl Harness {
         f: &Arc<FunctionRecord>,
         payload: &str,
     ) -> Result<InvokeResponse, InvokeError> {
-        self.invoker
-            .invoke(InvokeRequest {
-                function: f.clone(),
-                payload: Bytes::from(payload.to_string()),
-                request_id: gust_model::new_request_id(),
-                client_context: None,
-                tail_log: true,
-            })
-            .await
+        self.invoker.invoke(request(f.clone(), payload, true)).await
     }
 
     async fn logs(&self, function: &str) -> Vec<String> {
@@ -135,6 +127,17 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         zip.write_all(bytes).unwrap();
     }
     zip.finish().unwrap().into_inner()
+}
+
+/// An invocation of `function` with a fresh request id.
+fn request(function: Arc<FunctionRecord>, payload: &str, tail_log: bool) -> InvokeRequest {
+    InvokeRequest {
+        function,
+        payload: Bytes::from(payload.to_string()),
+        request_id: gust_model::new_request_id(),
+        client_context: None,
+        tail_log,
+    }
 }
 
 fn record(name: &str, code_id: &str) -> FunctionRecord {
@@ -354,17 +357,7 @@ async fn infinite_loop_times_out_and_host_stays_responsive() {
         .map(|_| {
             let inv = h.invoker.clone();
             let spin = spin.clone();
-            tokio::spawn(async move {
-                inv.invoke(InvokeRequest {
-                    function: spin,
-                    payload: Bytes::from_static(b"{}"),
-                    request_id: gust_model::new_request_id(),
-                    client_context: None,
-                    tail_log: true,
-                })
-                .await
-                .unwrap()
-            })
+            tokio::spawn(async move { inv.invoke(request(spin, "{}", true)).await.unwrap() })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -615,16 +608,7 @@ async fn concurrency_limits_throttle() {
     let first = {
         let inv = h.invoker.clone();
         let spin = spin.clone();
-        tokio::spawn(async move {
-            inv.invoke(InvokeRequest {
-                function: spin,
-                payload: Bytes::from_static(b"{}"),
-                request_id: gust_model::new_request_id(),
-                client_context: None,
-                tail_log: false,
-            })
-            .await
-        })
+        tokio::spawn(async move { inv.invoke(request(spin, "{}", false)).await })
     };
     while h.invoker.stats().busy == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -640,16 +624,7 @@ async fn concurrency_limits_throttle() {
         .await;
     let second = {
         let inv = h.invoker.clone();
-        tokio::spawn(async move {
-            inv.invoke(InvokeRequest {
-                function: spin_b,
-                payload: Bytes::from_static(b"{}"),
-                request_id: gust_model::new_request_id(),
-                client_context: None,
-                tail_log: false,
-            })
-            .await
-        })
+        tokio::spawn(async move { inv.invoke(request(spin_b, "{}", false)).await })
     };
     while h.invoker.stats().busy < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
