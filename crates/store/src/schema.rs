@@ -86,6 +86,39 @@ const MIGRATIONS: &[&str] = &[
         policy   TEXT NOT NULL
     );
     ",
+    // 4 -> 5: cheaper log lines. Function names are interned in `log_functions` (the writer
+    // caches the ids), `stream` is 0 = stdout, 1 = stderr, 2 = platform, and the `ts_ms`
+    // index is gone: age retention walks each function's lines in seq order (see
+    // `writer::prune_logs`). Lines keep their seqs, and `sqlite_sequence` keeps the highest
+    // seq ever handed out (possibly above every remaining line, after `delete_logs`), so no
+    // seq is ever used twice. `DROP TABLE` removes the old table's `sqlite_sequence` row and
+    // `RENAME` renames the new one's.
+    "
+    CREATE TABLE log_functions (
+        id   INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    INSERT INTO log_functions (name) SELECT DISTINCT function FROM logs ORDER BY function;
+    CREATE TABLE logs_v5 (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms      INTEGER NOT NULL,
+        fid        INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        stream     INTEGER NOT NULL,
+        message    TEXT NOT NULL
+    );
+    INSERT INTO logs_v5 (seq, ts_ms, fid, request_id, stream, message)
+        SELECT l.seq, l.ts_ms, f.id, l.request_id,
+               CASE l.stream WHEN 'stdout' THEN 0 WHEN 'stderr' THEN 1 ELSE 2 END, l.message
+        FROM logs l JOIN log_functions f ON f.name = l.function
+        ORDER BY l.seq;
+    DELETE FROM sqlite_sequence WHERE name = 'logs_v5';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'logs_v5', seq FROM sqlite_sequence WHERE name = 'logs';
+    DROP TABLE logs;
+    ALTER TABLE logs_v5 RENAME TO logs;
+    CREATE INDEX logs_function_seq ON logs (fid, seq);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -247,8 +247,18 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Sends a write to the writer thread and waits for its group's commit.
+    /// Sends a write to the writer thread and waits for its group's (synced) commit.
     async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
+    {
+        self.write_job(op, true).await
+    }
+
+    /// Sends a write to the writer thread and waits for its group's commit, which is synced
+    /// only if `durable` or another op of the group is (see [`crate::writer`]).
+    async fn write_job<T, F>(&self, op: F, durable: bool) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
@@ -258,7 +268,7 @@ impl SqliteStore {
             let sender = self.inner.sender.read().map_err(|_| StoreError::Closed)?;
             let sender = sender.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(Msg::Job(writer::job(op, tx)))
+                .send(Msg::Job(writer::job(op, tx, durable)))
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
@@ -645,25 +655,26 @@ impl EventQueue for SqliteStore {
     }
 }
 
-fn stream_name(s: LogStream) -> &'static str {
+/// `logs.stream` as stored (schema version 5).
+fn stream_code(s: LogStream) -> i64 {
     match s {
-        LogStream::Stdout => "stdout",
-        LogStream::Stderr => "stderr",
-        LogStream::Platform => "platform",
+        LogStream::Stdout => 0,
+        LogStream::Stderr => 1,
+        LogStream::Platform => 2,
     }
 }
 
-fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLogEntry> {
-    let stream: String = r.get(4)?;
-    let stream = match stream.as_str() {
-        "stdout" => LogStream::Stdout,
-        "stderr" => LogStream::Stderr,
-        "platform" => LogStream::Platform,
+/// A row of `SELECT seq, ts_ms, request_id, stream, message` of `function`'s lines.
+fn log_from_row(function: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLogEntry> {
+    let stream = match r.get::<_, i64>(3)? {
+        0 => LogStream::Stdout,
+        1 => LogStream::Stderr,
+        2 => LogStream::Platform,
         other => {
             return Err(rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                format!("unknown log stream {other:?}").into(),
+                3,
+                rusqlite::types::Type::Integer,
+                format!("unknown log stream {other}").into(),
             ))
         }
     };
@@ -671,12 +682,76 @@ fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLogEntry> {
         seq: r.get(0)?,
         entry: LogEntry {
             ts_ms: r.get(1)?,
-            function: r.get(2)?,
-            request_id: r.get(3)?,
+            function: function.to_string(),
+            request_id: r.get(2)?,
             stream,
-            message: r.get(5)?,
+            message: r.get(4)?,
         },
     })
+}
+
+/// Rows per multi-row `INSERT` of log lines, largest first: an append of `n` lines runs
+/// `n / 64` statements of 64 rows and at most three of each smaller size for the rest, each
+/// a cached statement (one `sqlite_sequence` update per statement, not per row).
+const LOG_INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
+
+/// The statements for [`LOG_INSERT_ROWS`], built once.
+static LOG_INSERT_SQL: OnceLock<[String; 4]> = OnceLock::new();
+
+/// `INSERT INTO logs ... VALUES (...), (...)` with `rows` rows.
+fn log_insert_sql(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO logs (ts_ms, fid, request_id, stream, message) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?)");
+    }
+    sql
+}
+
+/// Stores `entries` in order on the writer's connection.
+fn insert_logs(conn: &Connection, state: &mut WriterState, entries: &[LogEntry]) -> Result<()> {
+    // Function ids, one cache lookup per run of lines of the same function.
+    let mut fids = Vec::with_capacity(entries.len());
+    let mut distinct = Vec::new();
+    let mut last: Option<(&str, i64)> = None;
+    for e in entries {
+        let fid = match last {
+            Some((name, fid)) if name == e.function => fid,
+            _ => {
+                let fid = state.log_function_id(conn, &e.function)?;
+                distinct.push(fid);
+                last = Some((&e.function, fid));
+                fid
+            }
+        };
+        fids.push(fid);
+    }
+    state.note_logs(distinct.into_iter(), entries.len());
+    let sql = LOG_INSERT_SQL.get_or_init(|| LOG_INSERT_ROWS.map(log_insert_sql));
+    let mut at = 0;
+    for (rows, sql) in LOG_INSERT_ROWS.into_iter().zip(sql) {
+        if entries.len() - at < rows {
+            continue;
+        }
+        let mut insert = conn.prepare_cached(sql)?;
+        while entries.len() - at >= rows {
+            let mut param = 1;
+            for (e, fid) in entries[at..at + rows].iter().zip(&fids[at..at + rows]) {
+                insert.raw_bind_parameter(param, e.ts_ms)?;
+                insert.raw_bind_parameter(param + 1, *fid)?;
+                insert.raw_bind_parameter(param + 2, e.request_id.as_str())?;
+                insert.raw_bind_parameter(param + 3, stream_code(e.stream))?;
+                insert.raw_bind_parameter(param + 4, e.message.as_str())?;
+                param += 5;
+            }
+            insert.raw_execute()?;
+            at += rows;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -685,17 +760,9 @@ impl LogStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        self.write(move |conn, state| {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO logs (ts_ms, function, request_id, stream, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for e in &entries {
-                insert.execute(params![e.ts_ms, e.function, e.request_id, stream_name(e.stream), e.message])?;
-            }
-            state.note_logs(entries.iter().map(|e| e.function.as_str()));
-            Ok(())
-        })
-        .await
+        // Not durable on its own: see the writer's module comment.
+        self.write_job(move |conn, state| insert_logs(conn, state, &entries), false)
+            .await
     }
 
     async fn read_logs(
@@ -708,10 +775,13 @@ impl LogStore for SqliteStore {
         self.read(move |conn| {
             let rows = conn
                 .prepare_cached(
-                    "SELECT seq, ts_ms, function, request_id, stream, message FROM logs \
-                     WHERE function = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    "SELECT seq, ts_ms, request_id, stream, message FROM logs \
+                     WHERE fid = (SELECT id FROM log_functions WHERE name = ?1) AND seq > ?2 \
+                     ORDER BY seq LIMIT ?3",
                 )?
-                .query_map(params![function, after_seq, sql_limit(limit)], log_from_row)?
+                .query_map(params![function, after_seq, sql_limit(limit)], |r| {
+                    log_from_row(&function, r)
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows)
         })
@@ -723,10 +793,13 @@ impl LogStore for SqliteStore {
         self.read(move |conn| {
             let mut rows: Vec<StoredLogEntry> = conn
                 .prepare_cached(
-                    "SELECT seq, ts_ms, function, request_id, stream, message FROM logs \
-                     WHERE function = ?1 ORDER BY seq DESC LIMIT ?2",
+                    "SELECT seq, ts_ms, request_id, stream, message FROM logs \
+                     WHERE fid = (SELECT id FROM log_functions WHERE name = ?1) \
+                     ORDER BY seq DESC LIMIT ?2",
                 )?
-                .query_map(params![function, sql_limit(limit)], log_from_row)?
+                .query_map(params![function, sql_limit(limit)], |r| {
+                    log_from_row(&function, r)
+                })?
                 .collect::<rusqlite::Result<_>>()?;
             rows.reverse();
             Ok(rows)
@@ -736,9 +809,16 @@ impl LogStore for SqliteStore {
 
     async fn delete_logs(&self, function: &str) -> Result<()> {
         let function = function.to_string();
-        self.write(move |conn, _| {
-            conn.prepare_cached("DELETE FROM logs WHERE function = ?1")?
+        self.write(move |conn, state| {
+            conn.prepare_cached(
+                "DELETE FROM logs WHERE fid = (SELECT id FROM log_functions WHERE name = ?1)",
+            )?
+            .execute([&function])?;
+            // The name goes too (a function created again gets a new id); `seq` stays unique
+            // through `AUTOINCREMENT`, which never hands out a seq below one it gave before.
+            conn.prepare_cached("DELETE FROM log_functions WHERE name = ?1")?
                 .execute([&function])?;
+            state.forget_log_function(&function);
             Ok(())
         })
         .await

@@ -16,9 +16,10 @@
 //! Because nothing else writes while it runs, the checkpoint completes and the next commit
 //! starts the WAL over from its beginning.
 //!
-//! **Durability and fsync latency.** The connection runs with `synchronous=FULL`: SQLite syncs
-//! the WAL inside `COMMIT`, before the batch becomes visible to readers, and the writer
-//! replies only after that. Two things keep that sync short. At start the writer grows the
+//! **Durability and fsync latency.** A batch holding any durable job (every write except log
+//! appends, see [`WriteJob::durable`]) commits under `synchronous=FULL`: SQLite syncs the WAL
+//! inside `COMMIT`, before the batch becomes visible to readers, and the writer replies only
+//! after that. Two things keep that sync short. At start the writer grows the
 //! WAL file once to [`WAL_PREALLOCATE`] bytes of zeros, so commits overwrite blocks the file
 //! already owns instead of appending: the sync of an append must also commit the file's new
 //! size through the filesystem journal (on this project's ext4 machines about 0.8 ms on average
@@ -26,9 +27,26 @@
 //! frames, so recovery ignores them, as it ignores the stale frames a restarted WAL leaves
 //! behind. And while a sync is in flight, a [`Ticker`] keeps a vCPU from going idle.
 //!
-//! This module knows the tables only through the closures it runs and [`prune_logs`].
+//! **Log-only batches are not synced.** Function log lines are not acknowledged data: a batch
+//! made only of non-durable jobs (log appends), and the writer's own log pruning, commit
+//! under `synchronous=NORMAL`, which in WAL mode writes the frames without syncing them (and
+//! without the ticker). The invariant: *a durable batch is never committed under anything
+//! but `FULL`* (the pragma is switched, only when it changes, before `BEGIN`, since SQLite
+//! refuses to change it inside a transaction). Because the WAL is one append-only file, the
+//! sync of the next durable commit also makes every earlier log frame durable, so what
+//! survives a power loss is always a prefix of the commit order: a data write never survives
+//! without the log lines committed before it. Checkpoints sync the WAL and the database file
+//! under both settings, and a clean shutdown checkpoints when the connection closes, so only
+//! an OS crash or power loss can lose log lines (at most those committed since the last durable
+//! commit or checkpoint); a process crash (`kill -9`) loses nothing, since committed frames
+//! are in the kernel's page cache. Lines lost that way may see their seqs handed out again
+//! after the restart (the `sqlite_sequence` update was lost with them).
+//!
+//! This module knows the tables only through the closures it runs, the log function ids it
+//! caches for [`crate::sqlite`] ([`WriterState::log_function_id`]) and [`prune_logs`].
 
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -36,7 +54,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::{Result, StoreError, StoreOptions};
 
@@ -71,6 +89,11 @@ pub(crate) trait WriteJob: Send {
     fn run(self: Box<Self>, conn: &Connection, state: &mut WriterState) -> (bool, Completion);
     /// Replies with an error without running the op.
     fn abort(self: Box<Self>, msg: &str);
+    /// Whether the op's reply promises durability: a batch with a durable op commits under
+    /// `synchronous=FULL`, one made only of non-durable ops (log appends) without a sync.
+    fn durable(&self) -> bool {
+        true
+    }
 }
 
 pub(crate) type Job = Box<dyn WriteJob>;
@@ -84,6 +107,7 @@ fn commit_error(msg: &str) -> StoreError {
 struct TypedJob<T, F> {
     op: F,
     reply: tokio::sync::oneshot::Sender<Result<T>>,
+    durable: bool,
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
@@ -92,7 +116,7 @@ where
     F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection, state: &mut WriterState) -> (bool, Completion) {
-        let TypedJob { op, reply } = *self;
+        let TypedJob { op, reply, .. } = *self;
         let outcome = op(conn, state);
         let ok = outcome.is_ok();
         let completion: Completion = Box::new(move |commit| {
@@ -110,15 +134,20 @@ where
     fn abort(self: Box<Self>, msg: &str) {
         let _ = self.reply.send(Err(commit_error(msg)));
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
-/// Wraps a typed op into a [`Job`] whose reply goes to `reply`.
-pub(crate) fn job<T, F>(op: F, reply: tokio::sync::oneshot::Sender<Result<T>>) -> Job
+/// Wraps a typed op into a [`Job`] whose reply goes to `reply`; `durable` says whether the
+/// reply must wait for a synced commit (see [`WriteJob::durable`]).
+pub(crate) fn job<T, F>(op: F, reply: tokio::sync::oneshot::Sender<Result<T>>, durable: bool) -> Job
 where
     T: Send + 'static,
     F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
 {
-    Box::new(TypedJob { op, reply })
+    Box::new(TypedJob { op, reply, durable })
 }
 
 /// Counters shared between the writer and [`crate::SqliteStore::stats`].
@@ -128,26 +157,74 @@ pub(crate) struct Counters {
     pub ops: AtomicU64,
 }
 
-/// What the writer thread remembers between batches (only for log retention).
+/// What the writer thread remembers between batches (for logs only).
 #[derive(Debug)]
 pub(crate) struct WriterState {
-    /// Functions that got log lines since the last prune; `None` means "all of them" (after
-    /// start, when nothing is known yet).
-    touched: Option<HashSet<String>>,
+    /// Ids (in `log_functions`) of the functions that got log lines since the last prune;
+    /// `None` means "all of them" (after start, when nothing is known yet).
+    touched: Option<HashSet<i64>>,
     lines_since_prune: u64,
     last_prune: Instant,
+    /// `log_functions` ids by name, as committed or written by the open transaction.
+    log_functions: HashMap<String, i64>,
+    /// Names the open transaction added to `log_functions`, oldest first: forgotten again if
+    /// their op or the transaction is rolled back (a missing entry is only looked up again).
+    new_log_functions: Vec<String>,
 }
 
 impl WriterState {
-    /// Notes appended lines so the line-count retention looks at their function.
-    pub(crate) fn note_logs<'a>(&mut self, functions: impl Iterator<Item = &'a str>) {
-        for f in functions {
-            self.lines_since_prune += 1;
-            if let Some(set) = &mut self.touched {
-                if !set.contains(f) {
-                    set.insert(f.to_string());
-                }
+    fn new() -> WriterState {
+        WriterState {
+            touched: None,
+            lines_since_prune: 0,
+            last_prune: Instant::now(),
+            log_functions: HashMap::new(),
+            new_log_functions: Vec::new(),
+        }
+    }
+
+    /// Notes `lines` appended lines of the functions with ids `fids`, so the line-count
+    /// retention looks at those functions.
+    pub(crate) fn note_logs(&mut self, fids: impl Iterator<Item = i64>, lines: usize) {
+        self.lines_since_prune += lines as u64;
+        if let Some(set) = &mut self.touched {
+            set.extend(fids);
+        }
+    }
+
+    /// The `log_functions` id of `name`, added to the table if it has none yet: from the
+    /// cache, so appends do not look names up in SQL.
+    pub(crate) fn log_function_id(&mut self, conn: &Connection, name: &str) -> Result<i64> {
+        if let Some(id) = self.log_functions.get(name) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM log_functions WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO log_functions (name) VALUES (?1)")?
+                    .execute([name])?;
+                self.new_log_functions.push(name.to_string());
+                conn.last_insert_rowid()
             }
+        };
+        self.log_functions.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// Drops `name` from the cache (its `log_functions` row is being deleted).
+    pub(crate) fn forget_log_function(&mut self, name: &str) {
+        self.log_functions.remove(name);
+    }
+
+    /// Forgets the names added since `mark` (a length of `new_log_functions`): their rows
+    /// were rolled back.
+    fn undo_log_functions(&mut self, mark: usize) {
+        for name in self.new_log_functions.drain(mark..) {
+            self.log_functions.remove(&name);
         }
     }
 }
@@ -166,11 +243,7 @@ pub(crate) fn run(
     counters: Arc<Counters>,
     opts: StoreOptions,
 ) {
-    let mut state = WriterState {
-        touched: None,
-        lines_since_prune: 0,
-        last_prune: Instant::now(),
-    };
+    let mut state = WriterState::new();
     let wal = prepare_wal(&conn);
     let mut checkpoints = Checkpoints::default();
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
@@ -230,15 +303,46 @@ pub(crate) fn run(
 }
 
 /// What the writer needs around its commits: the ticker that keeps a vCPU awake while SQLite
-/// syncs.
+/// syncs, and the connection's current `synchronous` setting.
 struct Wal {
     ticker: Ticker,
+    /// Whether the connection is at `synchronous=FULL` (it is opened so).
+    full: Cell<bool>,
 }
 
 impl Wal {
-    /// Runs `f` (a commit, which SQLite syncs) with the ticker awake.
+    /// Runs `f` (a commit) with the ticker awake if the commit syncs.
     fn commit<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.ticker.during(f)
+        if self.full.get() {
+            self.ticker.during(f)
+        } else {
+            f()
+        }
+    }
+
+    /// Switches `synchronous` to `FULL` for a batch with a durable op, to `NORMAL` (no sync
+    /// at commit) otherwise; a no-op when it is already so. Must run outside a transaction.
+    /// Only a failure to switch to `FULL` is an error: staying at `FULL` costs only time.
+    fn set_durable(&self, conn: &Connection, durable: bool) -> rusqlite::Result<()> {
+        if self.full.get() == durable {
+            return Ok(());
+        }
+        let sql = if durable {
+            "PRAGMA synchronous = FULL"
+        } else {
+            "PRAGMA synchronous = NORMAL"
+        };
+        match exec_cached(conn, sql) {
+            Ok(()) => {
+                self.full.set(durable);
+                Ok(())
+            }
+            Err(e) if durable => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "store: cannot switch to synchronous=NORMAL");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -258,7 +362,10 @@ fn prepare_wal(conn: &Connection) -> Wal {
             tracing::warn!(error = %e, wal = %path, "store: cannot preallocate the WAL");
         }
     }
-    Wal { ticker }
+    Wal {
+        ticker,
+        full: Cell::new(true),
+    }
 }
 
 /// Appends zeros to an existing file until it is at least `size` bytes long and syncs them;
@@ -426,7 +533,11 @@ fn commit_batch(
     counters: &Counters,
 ) {
     let n = batch.len();
-    if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
+    let durable = batch.iter().any(|j| j.durable());
+    if let Err(e) = wal
+        .set_durable(conn, durable)
+        .and_then(|()| exec_cached(conn, "BEGIN IMMEDIATE"))
+    {
         let msg = e.to_string();
         tracing::error!(error = %msg, ops = n, "store: cannot begin transaction");
         for j in batch.drain(..) {
@@ -441,6 +552,9 @@ fn commit_batch(
     if n == 1 {
         if let Some(j) = batch.pop() {
             let (ok, done) = j.run(conn, state);
+            if !ok {
+                state.undo_log_functions(0);
+            }
             any_ok = ok;
             completions.push(done);
         }
@@ -461,6 +575,7 @@ fn commit_batch(
                 if let Err(e) = conn.execute_batch("ROLLBACK") {
                     tracing::error!(error = %e, "store: rollback failed");
                 }
+                state.undo_log_functions(0);
                 Err(msg)
             }
         }
@@ -472,6 +587,7 @@ fn commit_batch(
         }
         Ok(())
     };
+    state.new_log_functions.clear();
     counters.ops.fetch_add(n as u64, Ordering::Relaxed);
     let commit = commit.as_ref().map(|_| ()).map_err(String::as_str);
     for done in completions {
@@ -492,12 +608,16 @@ fn run_in_savepoint(conn: &Connection, j: Job, state: &mut WriterState) -> Compl
         j.abort(&msg);
         return Box::new(|_| {});
     }
+    let mark = state.new_log_functions.len();
     let (ok, done) = j.run(conn, state);
     let end = if ok {
         exec_cached(conn, "RELEASE op")
     } else {
         exec_cached(conn, "ROLLBACK TO op").and_then(|()| exec_cached(conn, "RELEASE op"))
     };
+    if !ok || end.is_err() {
+        state.undo_log_functions(mark);
+    }
     if let Err(e) = end {
         tracing::error!(error = %e, "store: ending savepoint failed");
     }
@@ -517,7 +637,11 @@ fn prune(
     let touched = state.touched.replace(HashSet::new()).filter(|_| !all);
     state.lines_since_prune = 0;
     state.last_prune = Instant::now();
-    let result = wal.commit(|| prune_logs(conn, touched, opts));
+    // Not acknowledged data: pruning commits without a sync, like log appends.
+    let result = wal
+        .set_durable(conn, false)
+        .map_err(StoreError::from)
+        .and_then(|()| wal.commit(|| prune_logs(conn, touched.as_ref(), opts)));
     match &result {
         Ok(deleted) => {
             tracing::debug!(
@@ -532,34 +656,52 @@ fn prune(
 }
 
 /// One retention pass in its own transaction; returns the number of deleted lines.
+///
+/// Each function loses, in one range delete on its `(fid, seq)` index, every line before
+/// the first one at or after the age cutoff, and, if it is in `touched` (or `touched` is
+/// `None`), every line before its newest `log_retention_lines`. The age part walks the
+/// function's lines in seq order from the oldest and stops at the first line newer than the
+/// cutoff, so it costs about one row per deleted line and no `ts_ms` index is needed. It
+/// relies on timestamps growing with seq, which holds up to the small disorder of lines
+/// handed over by concurrent invocations: a line older than the cutoff that follows a newer
+/// line of its function is kept until that newer line is old enough too.
 fn prune_logs(
     conn: &Connection,
-    touched: Option<HashSet<String>>,
+    touched: Option<&HashSet<i64>>,
     opts: &StoreOptions,
 ) -> Result<u64> {
-    let functions: Vec<String> = match touched {
-        Some(set) => set.into_iter().collect(),
-        None => {
-            let mut stmt = conn.prepare("SELECT DISTINCT function FROM logs")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        }
-    };
     let keep = i64::try_from(opts.log_retention_lines).unwrap_or(i64::MAX);
     let cutoff = gust_model::now_ms().saturating_sub(opts.log_retention_ms);
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<u64> {
-        let mut deleted = 0u64;
-        let mut by_count = conn.prepare_cached(
-            "DELETE FROM logs WHERE function = ?1 AND seq <= \
-             (SELECT seq FROM logs WHERE function = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        let functions: Vec<i64> = conn
+            .prepare_cached("SELECT id FROM log_functions")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut first_new = conn.prepare_cached(
+            "SELECT seq FROM logs WHERE fid = ?1 AND ts_ms >= ?2 ORDER BY seq LIMIT 1",
         )?;
-        for f in &functions {
-            deleted += by_count.execute(rusqlite::params![f, keep])? as u64;
+        let mut last_over = conn.prepare_cached(
+            "SELECT seq FROM logs WHERE fid = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+        )?;
+        let mut delete = conn.prepare_cached("DELETE FROM logs WHERE fid = ?1 AND seq < ?2")?;
+        let mut deleted = 0u64;
+        for fid in functions {
+            // Delete below this seq; with no line newer than the cutoff, every line.
+            let mut below: i64 = first_new
+                .query_row(rusqlite::params![fid, cutoff], |r| r.get(0))
+                .optional()?
+                .unwrap_or(i64::MAX);
+            if touched.is_none_or(|t| t.contains(&fid)) {
+                let over: Option<i64> = last_over
+                    .query_row(rusqlite::params![fid, keep], |r| r.get(0))
+                    .optional()?;
+                if let Some(over) = over {
+                    below = below.max(over.saturating_add(1));
+                }
+            }
+            deleted += delete.execute(rusqlite::params![fid, below])? as u64;
         }
-        deleted += conn
-            .prepare_cached("DELETE FROM logs WHERE ts_ms < ?1")?
-            .execute([cutoff])? as u64;
         Ok(deleted)
     })();
     match result {
