@@ -102,7 +102,12 @@ pub trait EventQueue: Send + Sync {
 /// Per-invocation function logs, with a retention limit.
 #[async_trait]
 pub trait LogStore: Send + Sync {
-    /// Appends lines. Logs are grouped with other writes but need not each be fsynced alone.
+    /// Appends lines, in order; each gets a `seq` above every seq handed out before (even of
+    /// lines since deleted), so readers can follow with `read_logs(after_seq)`. Lines are not
+    /// acknowledged data: the return means they are committed and readable, and survive a
+    /// process crash and a clean shutdown, but `SqliteStore` does not fsync a batch made only
+    /// of log lines (the next durable write's sync covers them), so a power loss can lose
+    /// the most recent ones.
     async fn append_logs(&self, entries: Vec<LogEntry>) -> Result<()>;
     /// Lines of `function` with `seq > after_seq`, oldest first, at most `limit`.
     async fn read_logs(
@@ -113,7 +118,7 @@ pub trait LogStore: Send + Sync {
     ) -> Result<Vec<StoredLogEntry>>;
     /// The last `limit` lines of `function`, oldest first.
     async fn tail_logs(&self, function: &str, limit: usize) -> Result<Vec<StoredLogEntry>>;
-    /// Drops a deleted function's lines.
+    /// Drops a deleted function's lines (their seqs are not handed out again).
     async fn delete_logs(&self, function: &str) -> Result<()>;
 }
 

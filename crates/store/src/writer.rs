@@ -737,6 +737,115 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).expect("stat").len(), 3 << 20);
     }
 
+    /// Queues a job that reports the `synchronous` setting its batch runs under (1 = NORMAL,
+    /// 2 = FULL), sleeping `hold` first.
+    fn sync_probe(
+        store: &SqliteStore,
+        durable: bool,
+        hold: Duration,
+    ) -> tokio::sync::oneshot::Receiver<Result<i64>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let op = move |conn: &Connection, _: &mut WriterState| -> Result<i64> {
+            std::thread::sleep(hold);
+            Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        store.submit(job(op, tx, durable)).expect("submit");
+        rx
+    }
+
+    async fn probe(store: &SqliteStore, durable: bool) -> i64 {
+        sync_probe(store, durable, Duration::ZERO)
+            .await
+            .expect("reply")
+            .expect("probe")
+    }
+
+    /// A batch commits without a sync only if every op in it is non-durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_batches_without_durable_ops_skip_the_sync() {
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), crate::StoreOptions::default()).expect("open");
+        assert_eq!(probe(&store, false).await, NORMAL);
+        assert_eq!(probe(&store, false).await, NORMAL);
+        assert_eq!(probe(&store, true).await, FULL);
+        assert_eq!(probe(&store, false).await, NORMAL);
+        // While a slow op holds the writer, a non-durable and a durable op queue up and share
+        // the next batch: it syncs.
+        let slow = sync_probe(&store, false, Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let lazy = sync_probe(&store, false, Duration::ZERO);
+        let durable = sync_probe(&store, true, Duration::ZERO);
+        assert_eq!(slow.await.expect("reply").expect("slow"), NORMAL);
+        assert_eq!(lazy.await.expect("reply").expect("lazy"), FULL);
+        assert_eq!(durable.await.expect("reply").expect("durable"), FULL);
+        // Pruning commits unsynced; the next durable op is back at FULL.
+        store.prune_logs().await.expect("prune");
+        assert_eq!(probe(&store, true).await, FULL);
+        store.close();
+    }
+
+    /// Queues a job that adds `function` to `log_functions` (and the writer's cache), then
+    /// fails, so its changes are rolled back.
+    fn failing_log_job(
+        store: &SqliteStore,
+        function: &'static str,
+    ) -> tokio::sync::oneshot::Receiver<Result<()>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let op = move |conn: &Connection, state: &mut WriterState| -> Result<()> {
+            state.log_function_id(conn, function)?;
+            Err(StoreError::Corrupt("fails on purpose".into()))
+        };
+        store.submit(job(op, tx, false)).expect("submit");
+        rx
+    }
+
+    /// A function id whose row was rolled back is not reused from the cache.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rolled_back_log_function_ids_are_forgotten() {
+        use crate::LogStore;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), crate::StoreOptions::default()).expect("open");
+        let entry = |function: &str| gust_model::LogEntry {
+            ts_ms: gust_model::now_ms(),
+            function: function.into(),
+            request_id: String::new(),
+            stream: gust_model::LogStream::Stdout,
+            message: "m".into(),
+        };
+        // Alone in its batch: the whole transaction is rolled back.
+        assert!(failing_log_job(&store, "alone")
+            .await
+            .expect("reply")
+            .is_err());
+        store
+            .append_logs(vec![entry("alone")])
+            .await
+            .expect("append");
+        assert_eq!(
+            store.read_logs("alone", 0, 10).await.expect("read").len(),
+            1
+        );
+        // Inside a batch: only its savepoint is.
+        let slow = sync_probe(&store, false, Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let failing = failing_log_job(&store, "batched");
+        let other = sync_probe(&store, true, Duration::ZERO);
+        slow.await.expect("reply").expect("slow");
+        assert!(failing.await.expect("reply").is_err());
+        other.await.expect("reply").expect("other");
+        store
+            .append_logs(vec![entry("batched")])
+            .await
+            .expect("append");
+        assert_eq!(
+            store.read_logs("batched", 0, 10).await.expect("read").len(),
+            1
+        );
+        store.close();
+    }
+
     async fn put(store: &SqliteStore, i: u32) {
         store
             .kv_write(move |t| -> std::result::Result<(), KvAbort<()>> {
