@@ -36,7 +36,7 @@
 //! sync of the next durable commit also makes every earlier log frame durable, so what
 //! survives a power loss is always a prefix of the commit order: a data write never survives
 //! without the log lines committed before it. Checkpoints sync the WAL and the database file
-//! under both settings, and a clean shutdown checkpoints when the connection closes, so only
+//! under both settings, and a clean shutdown syncs the WAL and checkpoints, so only
 //! an OS crash or power loss can lose log lines (at most those committed since the last durable
 //! commit or checkpoint); a process crash (`kill -9`) loses nothing, since committed frames
 //! are in the kernel's page cache. Lines lost that way may see their seqs handed out again
@@ -299,6 +299,7 @@ pub(crate) fn run(
             checkpoints.run(&conn, &wal.ticker);
         }
     }
+    wal.sync_at_exit();
     tracing::debug!("store writer stopped");
 }
 
@@ -308,6 +309,8 @@ struct Wal {
     ticker: Ticker,
     /// Whether the connection is at `synchronous=FULL` (it is opened so).
     full: Cell<bool>,
+    /// The WAL file (none for an in-memory database).
+    path: Option<std::path::PathBuf>,
 }
 
 impl Wal {
@@ -344,6 +347,24 @@ impl Wal {
             }
         }
     }
+
+    /// At a clean shutdown, syncs the WAL if the last commits were not synced (log-only):
+    /// closing the connection checkpoints and syncs too, but that checkpoint cannot finish
+    /// while a reader still holds an old snapshot, and then the frames would stay unsynced.
+    fn sync_at_exit(&self) {
+        if self.full.get() {
+            return;
+        }
+        let Some(path) = &self.path else { return };
+        match std::fs::File::open(path).and_then(|f| f.sync_data()) {
+            Ok(()) => {}
+            // Nothing to sync if there is no WAL.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(error = %e, wal = %path.display(), "store: cannot sync the WAL")
+            }
+        }
+    }
 }
 
 /// Leaves checkpoints to the writer loop (SQLite's automatic one only as a backstop) and
@@ -356,15 +377,19 @@ fn prepare_wal(conn: &Connection) -> Wal {
     if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES) {
         tracing::warn!(error = %e, "store: cannot set wal_autocheckpoint");
     }
-    if let Some(db) = conn.path().filter(|p| !p.is_empty()) {
-        let path = format!("{db}-wal");
-        if let Err(e) = preallocate(std::path::Path::new(&path), WAL_PREALLOCATE) {
-            tracing::warn!(error = %e, wal = %path, "store: cannot preallocate the WAL");
+    let path = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .map(|db| std::path::PathBuf::from(format!("{db}-wal")));
+    if let Some(path) = &path {
+        if let Err(e) = preallocate(path, WAL_PREALLOCATE) {
+            tracing::warn!(error = %e, wal = %path.display(), "store: cannot preallocate the WAL");
         }
     }
     Wal {
         ticker,
         full: Cell::new(true),
+        path,
     }
 }
 
