@@ -87,18 +87,21 @@ const MIGRATIONS: &[&str] = &[
     );
     ",
     // 4 -> 5: cheaper log lines. Function names are interned in `log_functions` (the writer
-    // caches the ids), `stream` is 0 = stdout, 1 = stderr, 2 = platform, and the `ts_ms`
-    // index is gone: age retention walks each function's lines in seq order (see
-    // `writer::prune_logs`). Lines keep their seqs, and `sqlite_sequence` keeps the highest
+    // caches the ids) with their number of lines (kept exact in the transactions that add or
+    // delete lines, so count retention needs no count), `stream` is 0 = stdout, 1 = stderr,
+    // 2 = platform, and the `ts_ms` index is gone: age retention walks each function's lines
+    // in seq order (see `writer::prune_logs`). Lines keep their seqs, and `sqlite_sequence` keeps the highest
     // seq ever handed out (possibly above every remaining line, after `delete_logs`), so no
     // seq is ever used twice. `DROP TABLE` removes the old table's `sqlite_sequence` row and
     // `RENAME` renames the new one's.
     "
     CREATE TABLE log_functions (
-        id   INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE
+        id    INTEGER PRIMARY KEY,
+        name  TEXT NOT NULL UNIQUE,
+        lines INTEGER NOT NULL DEFAULT 0
     );
-    INSERT INTO log_functions (name) SELECT DISTINCT function FROM logs ORDER BY function;
+    INSERT INTO log_functions (name, lines)
+        SELECT function, COUNT(*) FROM logs GROUP BY function ORDER BY function;
     CREATE TABLE logs_v5 (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,
         ts_ms      INTEGER NOT NULL,

@@ -713,23 +713,32 @@ fn log_insert_sql(rows: usize) -> String {
 
 /// Stores `entries` in order on the writer's connection.
 fn insert_logs(conn: &Connection, state: &mut WriterState, entries: &[LogEntry]) -> Result<()> {
-    // Function ids, one cache lookup per run of lines of the same function.
+    // Function ids, one cache lookup per run of lines of the same function, and the lines
+    // each function gets.
     let mut fids = Vec::with_capacity(entries.len());
-    let mut distinct = Vec::new();
+    let mut counts: Vec<(i64, i64)> = Vec::new();
     let mut last: Option<(&str, i64)> = None;
     for e in entries {
         let fid = match last {
             Some((name, fid)) if name == e.function => fid,
             _ => {
                 let fid = state.log_function_id(conn, &e.function)?;
-                distinct.push(fid);
                 last = Some((&e.function, fid));
                 fid
             }
         };
+        match counts.iter_mut().find(|(f, _)| *f == fid) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((fid, 1)),
+        }
         fids.push(fid);
     }
-    state.note_logs(distinct.into_iter(), entries.len());
+    let mut count =
+        conn.prepare_cached("UPDATE log_functions SET lines = lines + ?2 WHERE id = ?1")?;
+    for (fid, n) in counts {
+        count.execute(params![fid, n])?;
+    }
+    state.note_logs(entries.len());
     let sql = LOG_INSERT_SQL.get_or_init(|| LOG_INSERT_ROWS.map(log_insert_sql));
     let mut at = 0;
     for (rows, sql) in LOG_INSERT_ROWS.into_iter().zip(sql) {

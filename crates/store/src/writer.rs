@@ -46,7 +46,7 @@
 //! caches for [`crate::sqlite`] ([`WriterState::log_function_id`]) and [`prune_logs`].
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -160,9 +160,6 @@ pub(crate) struct Counters {
 /// What the writer thread remembers between batches (for logs only).
 #[derive(Debug)]
 pub(crate) struct WriterState {
-    /// Ids (in `log_functions`) of the functions that got log lines since the last prune;
-    /// `None` means "all of them" (after start, when nothing is known yet).
-    touched: Option<HashSet<i64>>,
     lines_since_prune: u64,
     last_prune: Instant,
     /// `log_functions` ids by name, as committed or written by the open transaction.
@@ -175,7 +172,6 @@ pub(crate) struct WriterState {
 impl WriterState {
     fn new() -> WriterState {
         WriterState {
-            touched: None,
             lines_since_prune: 0,
             last_prune: Instant::now(),
             log_functions: HashMap::new(),
@@ -183,13 +179,9 @@ impl WriterState {
         }
     }
 
-    /// Notes `lines` appended lines of the functions with ids `fids`, so the line-count
-    /// retention looks at those functions.
-    pub(crate) fn note_logs(&mut self, fids: impl Iterator<Item = i64>, lines: usize) {
+    /// Notes `lines` appended lines, which bring the next retention pass closer.
+    pub(crate) fn note_logs(&mut self, lines: usize) {
         self.lines_since_prune += lines as u64;
-        if let Some(set) = &mut self.touched {
-            set.extend(fids);
-        }
     }
 
     /// The `log_functions` id of `name`, added to the table if it has none yet: from the
@@ -261,7 +253,7 @@ pub(crate) fn run(
                     checkpoints.run(&conn, &wal.ticker);
                 }
                 if state.last_prune.elapsed() >= PRUNE_INTERVAL {
-                    let _ = prune(&conn, &wal, &mut state, &opts, false);
+                    let _ = prune(&conn, &wal, &mut state, &opts);
                 }
                 continue;
             }
@@ -280,7 +272,7 @@ pub(crate) fn run(
             checkpoints.committed();
         }
         if !prune_requests.is_empty() {
-            let result = prune(&conn, &wal, &mut state, &opts, true);
+            let result = prune(&conn, &wal, &mut state, &opts);
             for reply in prune_requests.drain(..) {
                 let reply_result = match &result {
                     Ok(n) => Ok(*n),
@@ -293,7 +285,7 @@ pub(crate) fn run(
         } else if state.lines_since_prune >= PRUNE_EVERY_LINES
             || state.last_prune.elapsed() >= PRUNE_INTERVAL
         {
-            let _ = prune(&conn, &wal, &mut state, &opts, false);
+            let _ = prune(&conn, &wal, &mut state, &opts);
         }
         if checkpoints.due_in() == Some(Duration::ZERO) {
             checkpoints.run(&conn, &wal.ticker);
@@ -649,24 +641,21 @@ fn run_in_savepoint(conn: &Connection, j: Job, state: &mut WriterState) -> Compl
     done
 }
 
-/// Deletes log lines beyond the per-function line limit and older than the age limit, for
-/// the functions that got lines since the last pass (or all of them).
+/// Deletes log lines beyond the per-function line limit and older than the age limit.
 fn prune(
     conn: &Connection,
     wal: &Wal,
     state: &mut WriterState,
     opts: &StoreOptions,
-    all: bool,
 ) -> Result<u64> {
     let started = Instant::now();
-    let touched = state.touched.replace(HashSet::new()).filter(|_| !all);
     state.lines_since_prune = 0;
     state.last_prune = Instant::now();
     // Not acknowledged data: pruning commits without a sync, like log appends.
     let result = wal
         .set_durable(conn, false)
         .map_err(StoreError::from)
-        .and_then(|()| wal.commit(|| prune_logs(conn, touched.as_ref(), opts)));
+        .and_then(|()| wal.commit(|| prune_logs(conn, opts)));
     match &result {
         Ok(deleted) => {
             tracing::debug!(
@@ -682,50 +671,53 @@ fn prune(
 
 /// One retention pass in its own transaction; returns the number of deleted lines.
 ///
-/// Each function loses, in one range delete on its `(fid, seq)` index, every line before
-/// the first one at or after the age cutoff, and, if it is in `touched` (or `touched` is
-/// `None`), every line before its newest `log_retention_lines`. The age part walks the
-/// function's lines in seq order from the oldest and stops at the first line newer than the
-/// cutoff, so it costs about one row per deleted line and no `ts_ms` index is needed. It
+/// Each function with lines loses, in one range delete on its `(fid, seq)` index, every
+/// line before the first one at or after the age cutoff and every line beyond its newest
+/// `log_retention_lines`, and `log_functions.lines` goes down by as many. Both limits cost
+/// about one index entry per deleted line: the count limit from the stored line count (the
+/// excess lines are the oldest ones, found from the start of the function's index range),
+/// the age limit by walking the function's lines in seq order from the oldest and stopping
+/// at the first one newer than the cutoff, so no `ts_ms` index is needed. The age limit
 /// relies on timestamps growing with seq, which holds up to the small disorder of lines
 /// handed over by concurrent invocations: a line older than the cutoff that follows a newer
 /// line of its function is kept until that newer line is old enough too.
-fn prune_logs(
-    conn: &Connection,
-    touched: Option<&HashSet<i64>>,
-    opts: &StoreOptions,
-) -> Result<u64> {
+fn prune_logs(conn: &Connection, opts: &StoreOptions) -> Result<u64> {
     let keep = i64::try_from(opts.log_retention_lines).unwrap_or(i64::MAX);
     let cutoff = gust_model::now_ms().saturating_sub(opts.log_retention_ms);
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<u64> {
-        let functions: Vec<i64> = conn
-            .prepare_cached("SELECT id FROM log_functions")?
-            .query_map([], |r| r.get(0))?
+        let functions: Vec<(i64, i64)> = conn
+            .prepare_cached("SELECT id, lines FROM log_functions WHERE lines > 0")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut first_new = conn.prepare_cached(
             "SELECT seq FROM logs WHERE fid = ?1 AND ts_ms >= ?2 ORDER BY seq LIMIT 1",
         )?;
-        let mut last_over = conn.prepare_cached(
-            "SELECT seq FROM logs WHERE fid = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
-        )?;
+        let mut last_excess = conn
+            .prepare_cached("SELECT seq FROM logs WHERE fid = ?1 ORDER BY seq LIMIT 1 OFFSET ?2")?;
         let mut delete = conn.prepare_cached("DELETE FROM logs WHERE fid = ?1 AND seq < ?2")?;
+        let mut count =
+            conn.prepare_cached("UPDATE log_functions SET lines = lines - ?2 WHERE id = ?1")?;
         let mut deleted = 0u64;
-        for fid in functions {
+        for (fid, lines) in functions {
             // Delete below this seq; with no line newer than the cutoff, every line.
             let mut below: i64 = first_new
                 .query_row(rusqlite::params![fid, cutoff], |r| r.get(0))
                 .optional()?
                 .unwrap_or(i64::MAX);
-            if touched.is_none_or(|t| t.contains(&fid)) {
-                let over: Option<i64> = last_over
-                    .query_row(rusqlite::params![fid, keep], |r| r.get(0))
+            if lines > keep {
+                let last: Option<i64> = last_excess
+                    .query_row(rusqlite::params![fid, lines - keep - 1], |r| r.get(0))
                     .optional()?;
-                if let Some(over) = over {
-                    below = below.max(over.saturating_add(1));
+                if let Some(last) = last {
+                    below = below.max(last.saturating_add(1));
                 }
             }
-            deleted += delete.execute(rusqlite::params![fid, below])? as u64;
+            let n = delete.execute(rusqlite::params![fid, below])?;
+            if n > 0 {
+                count.execute(rusqlite::params![fid, n as i64])?;
+                deleted += n as u64;
+            }
         }
         Ok(deleted)
     })();

@@ -29,6 +29,30 @@ fn open(dir: &Path) -> SqliteStore {
     SqliteStore::open(dir, StoreOptions::default()).expect("open store")
 }
 
+/// The stored line count of every function (which count retention relies on) is its number
+/// of lines; returns how many functions there are. Reads the database beside the open store.
+fn assert_line_counts(dir: &Path) -> usize {
+    let conn = Connection::open_with_flags(
+        dir.join("gust.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open db");
+    let rows: Vec<(String, i64, i64)> = conn
+        .prepare(
+            "SELECT f.name, f.lines, (SELECT COUNT(*) FROM logs WHERE fid = f.id) \
+             FROM log_functions f",
+        )
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    for (name, stored, counted) in &rows {
+        assert_eq!(stored, counted, "line count of {name}");
+    }
+    rows.len()
+}
+
 fn messages(lines: &[gust_model::StoredLogEntry]) -> Vec<&str> {
     lines.iter().map(|l| l.entry.message.as_str()).collect()
 }
@@ -132,6 +156,7 @@ async fn a_version_4_database_keeps_its_lines_and_seqs() {
     assert_eq!(h.iter().map(|l| l.seq).collect::<Vec<_>>(), [7]);
     let f = store.read_logs("f", 4, 10).await.expect("f after 4");
     assert_eq!(f.iter().map(|l| l.seq).collect::<Vec<_>>(), [8]);
+    assert_eq!(assert_line_counts(tmp.path()), 3);
     store.close();
 
     let conn = Connection::open(tmp.path().join("gust.db")).expect("reopen");
@@ -204,6 +229,7 @@ async fn seqs_are_never_reused_after_delete_and_restart() {
     let f2 = store.read_logs("f", 0, 10).await.expect("f");
     assert_eq!(messages(&f2), ["third"]);
     assert!(f2[0].seq > g[1].seq);
+    assert_eq!(assert_line_counts(tmp.path()), 2);
 }
 
 #[tokio::test]
@@ -249,6 +275,7 @@ async fn retention_by_age_walks_each_function_in_seq_order() {
         ["c-new"]
     );
     assert_eq!(store.prune_logs().await.expect("prune again"), 0);
+    assert_eq!(assert_line_counts(tmp.path()), 3);
 }
 
 #[tokio::test]
@@ -293,6 +320,7 @@ async fn retention_by_count_across_prunes_and_restarts() {
         messages(&store.read_logs("g", 0, 10).await.expect("g")),
         ["g5", "g6", "g7", "g8"]
     );
+    assert_eq!(assert_line_counts(tmp.path()), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,6 +364,7 @@ async fn the_writer_prunes_on_its_own_after_many_lines() {
     }
     let tail = store.tail_logs("f", 1).await.expect("tail");
     assert_eq!(messages(&tail), ["9999"]);
+    assert_eq!(assert_line_counts(tmp.path()), 1);
 }
 
 /// A log-only commit (not synced) followed by a durable data write: both are there when a
