@@ -1,8 +1,9 @@
 //! The embedded SQLite implementation of the storage traits, with group commit.
 //!
-//! [`SqliteStore`] is a cheap handle (an `Arc`) over one data directory:
-//! `gust.db` (WAL, `synchronous=FULL`), `code/` (packages, see [`crate::code`]) and
-//! `gust.lock`, an advisory lock that keeps a second process from opening the same directory.
+//! [`SqliteStore`] is a cheap handle (an `Arc`) over one data directory: `gust.db` (WAL,
+//! `synchronous=FULL` except for batches of log lines only, see [`crate::writer`]), `code/`
+//! (packages, see [`crate::code`]) and `gust.lock`, an advisory lock that keeps a second
+//! process from opening the same directory.
 //! Writes go to the writer thread ([`crate::writer`]) and are acknowledged only after their
 //! group's commit; reads use a small pool of read-only connections on tokio's blocking pool,
 //! so no method blocks the async runtime.
@@ -38,7 +39,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Write activity since the store was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
-    /// Transactions committed by the writer (each one fsync of the WAL).
+    /// Transactions committed by the writer (each one fsync of the WAL, unless it held log
+    /// lines only).
     pub commits: u64,
     /// Write operations acknowledged by those commits.
     pub ops: u64,
