@@ -26,6 +26,7 @@ use gust_model::{
 
 mod code;
 pub mod kv;
+mod readers;
 mod schema;
 mod sqlite;
 mod writer;

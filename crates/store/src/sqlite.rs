@@ -21,8 +21,9 @@ use gust_model::{
     ApiDefinition, FunctionRecord, FunctionUrlConfig, LogEntry, LogStream, QueuedEvent,
     StoredLogEntry,
 };
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::readers::Readers;
 use crate::schema::{decode_document, decode_record, encode_document, encode_record};
 use crate::writer::{self, Counters, Msg, WriterState};
 use crate::{
@@ -30,8 +31,6 @@ use crate::{
     StoreError, StoreOptions,
 };
 
-/// Idle read connections kept open; more are opened on demand and closed after use.
-const MAX_IDLE_READERS: usize = 4;
 /// How long a connection waits on a lock held by another connection (checkpoints, a second
 /// process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,12 +62,11 @@ impl std::fmt::Debug for SqliteStore {
 
 struct Inner {
     data_dir: PathBuf,
-    db_path: PathBuf,
     code_root: PathBuf,
     opts: StoreOptions,
     sender: RwLock<Option<Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Arc<Readers>,
     counters: Arc<Counters>,
     /// [`ApiStore::config_generation`]: advanced after every committed (or failed) write of an
     /// API, a function URL or a function record. Starts at 1, so 0 can mean "never seen".
@@ -86,9 +84,7 @@ impl Drop for Inner {
 impl Inner {
     fn shutdown(&self) {
         // Readers first, so the writer's connection is the last one and checkpoints the WAL.
-        if let Ok(mut readers) = self.readers.lock() {
-            readers.clear();
-        }
+        self.readers.clear();
         let sender = match self.sender.write() {
             Ok(mut s) => s.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -102,26 +98,6 @@ impl Inner {
         if let Some(handle) = handle {
             if handle.join().is_err() {
                 tracing::error!("store writer thread panicked");
-            }
-        }
-    }
-
-    fn reader(&self) -> Result<Connection> {
-        if let Some(conn) = self.readers.lock().ok().and_then(|mut r| r.pop()) {
-            return Ok(conn);
-        }
-        let conn = Connection::open_with_flags(
-            &self.db_path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(conn)
-    }
-
-    fn return_reader(&self, conn: Connection) {
-        if let Ok(mut r) = self.readers.lock() {
-            if r.len() < MAX_IDLE_READERS {
-                r.push(conn);
             }
         }
     }
@@ -183,24 +159,25 @@ impl SqliteStore {
         }
 
         let counters = Arc::new(Counters::default());
+        let readers = Arc::new(Readers::new(db_path, BUSY_TIMEOUT));
         let (tx, rx) = mpsc::channel();
         let thread = {
             let counters = counters.clone();
+            let readers = readers.clone();
             let opts = opts.clone();
             std::thread::Builder::new()
                 .name("gust-store-writer".into())
-                .spawn(move || writer::run(conn, rx, counters, opts))?
+                .spawn(move || writer::run(conn, rx, counters, readers, opts))?
         };
         tracing::debug!(data_dir = %data_dir.display(), "store opened");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 data_dir: data_dir.to_path_buf(),
-                db_path,
                 code_root,
                 opts,
                 sender: RwLock::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
-                readers: Mutex::new(Vec::new()),
+                readers,
                 counters,
                 config_generation: AtomicU64::new(1),
                 _lock: lock,
@@ -300,10 +277,7 @@ impl SqliteStore {
     where
         F: FnOnce(&Connection) -> Result<T>,
     {
-        let conn = self.inner.reader()?;
-        let result = op(&conn);
-        self.inner.return_reader(conn);
-        result
+        self.inner.readers.read(op)
     }
 
     /// Runs a read on a pooled read-only connection on the blocking pool.
@@ -313,14 +287,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.reader()?;
-            let result = op(&conn);
-            inner.return_reader(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(format!("read task failed: {e}"))))?
+        tokio::task::spawn_blocking(move || inner.readers.read(op))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(format!("read task failed: {e}"))))?
     }
 }
 

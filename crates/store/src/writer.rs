@@ -56,6 +56,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::readers::Readers;
 use crate::{Result, StoreError, StoreOptions};
 
 /// Most ops committed in one transaction; more wait for the next commit.
@@ -233,10 +234,11 @@ pub(crate) fn run(
     conn: Connection,
     rx: Receiver<Msg>,
     counters: Arc<Counters>,
+    readers: Arc<Readers>,
     opts: StoreOptions,
 ) {
     let mut state = WriterState::new();
-    let wal = prepare_wal(&conn);
+    let wal = prepare_wal(&conn, readers);
     let mut checkpoints = Checkpoints::default();
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut prune_requests = Vec::new();
@@ -250,6 +252,7 @@ pub(crate) fn run(
             Ok(Msg::Prune(reply)) => prune_requests.push(reply),
             Err(RecvTimeoutError::Timeout) => {
                 if checkpoints.due_in() == Some(Duration::ZERO) {
+                    wal.readers.release_stale();
                     checkpoints.run(&conn, &wal.ticker);
                 }
                 if state.last_prune.elapsed() >= PRUNE_INTERVAL {
@@ -288,6 +291,7 @@ pub(crate) fn run(
             let _ = prune(&conn, &wal, &mut state, &opts);
         }
         if checkpoints.due_in() == Some(Duration::ZERO) {
+            wal.readers.release_stale();
             checkpoints.run(&conn, &wal.ticker);
         }
     }
@@ -299,6 +303,8 @@ pub(crate) fn run(
 /// syncs, and the connection's current `synchronous` setting.
 struct Wal {
     ticker: Ticker,
+    /// The read connections, whose snapshots every commit makes stale.
+    readers: Arc<Readers>,
     /// Whether the connection is at `synchronous=FULL` (it is opened so).
     full: Cell<bool>,
     /// The WAL file (none for an in-memory database).
@@ -306,13 +312,16 @@ struct Wal {
 }
 
 impl Wal {
-    /// Runs `f` (a commit) with the ticker awake if the commit syncs.
+    /// Runs `f` (a commit) with the ticker awake if the commit syncs, and with readers told
+    /// that a commit is in flight (see [`Readers::commit`]).
     fn commit<T>(&self, f: impl FnOnce() -> T) -> T {
-        if self.full.get() {
-            self.ticker.during(f)
-        } else {
-            f()
-        }
+        self.readers.commit(|| {
+            if self.full.get() {
+                self.ticker.during(f)
+            } else {
+                f()
+            }
+        })
     }
 
     /// Switches `synchronous` to `FULL` for a batch with a durable op, to `NORMAL` (no sync
@@ -361,7 +370,7 @@ impl Wal {
 
 /// Leaves checkpoints to the writer loop (SQLite's automatic one only as a backstop) and
 /// grows the WAL file to [`WAL_PREALLOCATE`]. Failures only cost speed, so they are logged.
-fn prepare_wal(conn: &Connection) -> Wal {
+fn prepare_wal(conn: &Connection, readers: Arc<Readers>) -> Wal {
     let ticker = Ticker::start();
     // Every statement the writer runs is cached: rusqlite's default of 16 is less than the
     // store's writes and the writer's own transaction statements together.
@@ -380,6 +389,7 @@ fn prepare_wal(conn: &Connection) -> Wal {
     }
     Wal {
         ticker,
+        readers,
         full: Cell::new(true),
         path,
     }
