@@ -94,7 +94,7 @@ impl Readers {
             },
         };
         let g = self.generation();
-        let current = g % 2 == 0 && reader.snapshot == Some(g);
+        let current = g.is_multiple_of(2) && reader.snapshot == Some(g);
         if !current {
             if !reader.end() {
                 // The connection is in a state we don't know; use a new one.
@@ -108,7 +108,7 @@ impl Readers {
         }
         let result = op(&reader.conn);
         // Keep the snapshot only while it is current and the read went well.
-        let keep = result.is_ok() && g % 2 == 0 && self.generation() == g;
+        let keep = result.is_ok() && g.is_multiple_of(2) && self.generation() == g;
         if !keep && !reader.end() {
             return result;
         }
