@@ -383,7 +383,7 @@ impl SqliteStore {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(Box::new(KvJob { op, reply: tx }))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.wait_reply(rx).await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs `op` on a pooled read connection (committed data only) on the blocking pool.

@@ -27,6 +27,7 @@ use gust_model::{
 mod code;
 pub mod kv;
 mod readers;
+mod reply;
 mod schema;
 mod sqlite;
 mod writer;

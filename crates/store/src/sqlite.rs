@@ -24,6 +24,7 @@ use gust_model::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::readers::Readers;
+use crate::reply::{Closed, InFlight};
 use crate::schema::{decode_document, decode_record, encode_document, encode_record};
 use crate::writer::{self, Counters, Msg, WriterState};
 use crate::{
@@ -68,6 +69,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
     counters: Arc<Counters>,
+    /// Writes waiting for the writer (see [`crate::reply`]).
+    in_flight: Arc<InFlight>,
     /// [`ApiStore::config_generation`]: advanced after every committed (or failed) write of an
     /// API, a function URL or a function record. Starts at 1, so 0 can mean "never seen".
     config_generation: AtomicU64,
@@ -179,6 +182,7 @@ impl SqliteStore {
                 thread: Mutex::new(Some(thread)),
                 readers,
                 counters,
+                in_flight: Arc::default(),
                 config_generation: AtomicU64::new(1),
                 _lock: lock,
             }),
@@ -250,7 +254,7 @@ impl SqliteStore {
                 .send(Msg::Job(writer::job(op, tx, durable)))
                 .map_err(|_| StoreError::Closed)?;
         }
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.wait_reply(rx).await.map_err(|_| StoreError::Closed)?
     }
 
     /// A write of routing configuration (function, API or URL): the generation moves once the
@@ -263,6 +267,14 @@ impl SqliteStore {
         let result = self.write(op).await;
         self.inner.config_generation.fetch_add(1, Ordering::AcqRel);
         result
+    }
+
+    /// Waits for the writer's reply to a submitted job (see [`crate::reply`]).
+    pub(crate) async fn wait_reply<T>(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<T>,
+    ) -> std::result::Result<T, Closed> {
+        self.inner.in_flight.wait(rx).await
     }
 
     /// Queues a job for the writer thread.
