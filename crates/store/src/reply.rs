@@ -1,4 +1,4 @@
-//! Waiting for the writer's reply to a write.
+//! Waiting for the writer's reply to a durable write.
 //!
 //! A write's caller waits on a oneshot that the writer thread completes after the commit (and
 //! its fsync). When that caller is the only write in flight, the runtime worker it runs on

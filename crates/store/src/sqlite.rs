@@ -254,7 +254,12 @@ impl SqliteStore {
                 .send(Msg::Job(writer::job(op, tx, durable)))
                 .map_err(|_| StoreError::Closed)?;
         }
-        self.wait_reply(rx).await.map_err(|_| StoreError::Closed)?
+        if durable {
+            self.wait_reply(rx).await.map_err(|_| StoreError::Closed)?
+        } else {
+            // Nobody waits on a log line's latency: no reason to keep a worker busy.
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
     }
 
     /// A write of routing configuration (function, API or URL): the generation moves once the
@@ -269,7 +274,7 @@ impl SqliteStore {
         result
     }
 
-    /// Waits for the writer's reply to a submitted job (see [`crate::reply`]).
+    /// Waits for the writer's reply to a submitted durable job (see [`crate::reply`]).
     pub(crate) async fn wait_reply<T>(
         &self,
         rx: tokio::sync::oneshot::Receiver<T>,
