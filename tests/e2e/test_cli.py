@@ -85,6 +85,21 @@ def test_gust_env_is_evaluable_by_a_shell(gust, tmp_path):
     assert out.rstrip("/") == gust.endpoint
 
 
+def test_gust_env_points_later_commands_at_its_data_dir(gust, lam, tmp_path):
+    """After `eval "$(gust env --data-dir D)"`, `gust ls` finds the Gust of D without
+    `--data-dir` (GUST_DATA_DIR), from any working directory, even with the AWS variables
+    gone (it then reads D's endpoint and credentials)."""
+    from conftest import create_function, zip_function
+
+    create_function(lam, name="env-dir-fn", code=zip_function("py_basic"), handler="app.hello")
+    script = (
+        f'cd {tmp_path} && eval "$({gust_bin()} env --data-dir {gust.data_dir})" && '
+        f"unset AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY && {gust_bin()} ls"
+    )
+    out = run(["sh", "-c", script], base_env(tmp_path)).stdout
+    assert "env-dir-fn" in out, out
+
+
 def test_aws_cli_list_functions(gust, lam, aws_env):
     from conftest import create_function, zip_function
 

@@ -30,7 +30,25 @@ pub fn env(data_dir: &Path) -> Result<ExitCode> {
     println!("export AWS_SECRET_ACCESS_KEY={}", c.secret_access_key);
     println!("export AWS_REGION={}", gust_model::DEFAULT_REGION);
     println!("export AWS_DEFAULT_REGION={}", gust_model::DEFAULT_REGION);
+    // Later `gust deploy`, `gust logs`, ... then use this data dir (and find the gateway's
+    // address in it) without repeating `--data-dir`.
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    println!(
+        "export GUST_DATA_DIR={}",
+        shell_quote(&dir.to_string_lossy())
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Quotes `s` for a POSIX shell (single quotes; a `'` inside becomes `'\''`).
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 fn read_payload(arg: &str) -> Result<Vec<u8>> {
@@ -231,4 +249,17 @@ pub async fn rm(data_dir: &Path, name: &str) -> Result<ExitCode> {
         .error_for_status()?;
     eprintln!("deleted {name}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/tmp/gust-data"), "/tmp/gust-data");
+        assert_eq!(shell_quote("/tmp/my data"), "'/tmp/my data'");
+        assert_eq!(shell_quote("/tmp/it's"), "'/tmp/it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }
