@@ -403,6 +403,13 @@ pub async fn run(
         sdk: SdkStatus::of(sdk_dir),
     });
 
+    // Replies go out as soon as they are written (no Nagle delay behind an unacknowledged
+    // segment), as on the gateway's listener.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(stopped(shutdown_rx));
     let result = serve.await;
     tracing::info!("control endpoint closed; draining");
