@@ -18,4 +18,4 @@ mod routing;
 pub use api::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig};
 pub use error::RuntimeError;
 pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};
-pub use routing::RoutingInvoker;
+pub use routing::{ConcurrencyBudget, LimitedHttpHandler, Permit, RoutingInvoker};

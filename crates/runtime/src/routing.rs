@@ -1,19 +1,71 @@
 //! [`RoutingInvoker`]: one [`Invoker`] in front of the executors, choosing by runtime family.
 //!
 //! `wasm` functions go to the Wasm executor, everything else to the process executor. The
-//! executors keep their own pools and concurrency accounting; this type only dispatches.
+//! executors keep their own pools and per-function accounting (reserved concurrency); the
+//! account-wide limit (`--max-concurrency`, Lambda's `ConcurrentExecutions`) is one
+//! [`ConcurrencyBudget`] shared by both, taken here for every invocation and, through
+//! [`LimitedHttpHandler`], for every raw HTTP request the gateway hands to a Wasm function.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use gust_model::{FunctionRecord, RuntimeKind};
 
-use crate::{InvokeError, InvokeRequest, InvokeResponse, Invoker};
+use crate::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker};
+
+/// Lambda's `Reason` when the account-wide concurrency limit is reached.
+const GLOBAL_LIMIT: &str = "ConcurrentInvocationLimitExceeded";
+
+/// Invocations running at once across all executors, and their limit.
+#[derive(Debug)]
+pub struct ConcurrencyBudget {
+    max: u32,
+    busy: AtomicU32,
+}
+
+/// One running invocation's share of the budget, given back on drop.
+#[derive(Debug)]
+pub struct Permit(Arc<ConcurrencyBudget>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ConcurrencyBudget {
+    pub fn new(max: u32) -> Arc<Self> {
+        Arc::new(ConcurrencyBudget {
+            max,
+            busy: AtomicU32::new(0),
+        })
+    }
+
+    /// Takes a share, or throttles as Lambda does at the account limit.
+    pub fn take(self: &Arc<Self>) -> Result<Permit, InvokeError> {
+        self.busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .map(|_| Permit(self.clone()))
+            .map_err(|_| InvokeError::Throttled {
+                reason: GLOBAL_LIMIT,
+            })
+    }
+
+    /// Invocations holding a share now.
+    pub fn busy(&self) -> u32 {
+        self.busy.load(Ordering::Acquire)
+    }
+}
 
 /// Sends each invocation to the executor of its function's runtime family.
 pub struct RoutingInvoker {
     process: Arc<dyn Invoker>,
     wasm: Arc<dyn Invoker>,
+    budget: Option<Arc<ConcurrencyBudget>>,
 }
 
 impl std::fmt::Debug for RoutingInvoker {
@@ -23,8 +75,26 @@ impl std::fmt::Debug for RoutingInvoker {
 }
 
 impl RoutingInvoker {
+    /// A router without a shared limit (each executor enforces its own).
     pub fn new(process: Arc<dyn Invoker>, wasm: Arc<dyn Invoker>) -> Arc<Self> {
-        Arc::new(RoutingInvoker { process, wasm })
+        Arc::new(RoutingInvoker {
+            process,
+            wasm,
+            budget: None,
+        })
+    }
+
+    /// A router whose invocations, whatever their executor, share `budget`.
+    pub fn with_budget(
+        process: Arc<dyn Invoker>,
+        wasm: Arc<dyn Invoker>,
+        budget: Arc<ConcurrencyBudget>,
+    ) -> Arc<Self> {
+        Arc::new(RoutingInvoker {
+            process,
+            wasm,
+            budget: Some(budget),
+        })
     }
 
     fn is_wasm(record: &FunctionRecord) -> bool {
@@ -38,6 +108,7 @@ impl RoutingInvoker {
 #[async_trait]
 impl Invoker for RoutingInvoker {
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+        let _permit = self.budget.as_ref().map(|b| b.take()).transpose()?;
         if Self::is_wasm(&req.function) {
             self.wasm.invoke(req).await
         } else {
@@ -73,5 +144,161 @@ impl Invoker for RoutingInvoker {
         } else {
             self.process.validate(record).await
         }
+    }
+}
+
+/// An [`HttpHandler`] whose requests take a share of a [`ConcurrencyBudget`] (the gateway's
+/// path to Wasm functions, which does not go through [`RoutingInvoker`]).
+pub struct LimitedHttpHandler {
+    inner: Arc<dyn HttpHandler>,
+    budget: Arc<ConcurrencyBudget>,
+}
+
+impl LimitedHttpHandler {
+    pub fn new(inner: Arc<dyn HttpHandler>, budget: Arc<ConcurrencyBudget>) -> Arc<Self> {
+        Arc::new(LimitedHttpHandler { inner, budget })
+    }
+}
+
+#[async_trait]
+impl HttpHandler for LimitedHttpHandler {
+    async fn handle_http(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, InvokeError> {
+        let _permit = self.budget.take()?;
+        self.inner.handle_http(function, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use gust_model::FunctionConfig;
+    use tokio::sync::Semaphore;
+
+    /// An executor whose invocations wait until the test lets them go.
+    struct Gate(Arc<Semaphore>);
+
+    #[async_trait]
+    impl Invoker for Gate {
+        async fn invoke(&self, _req: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+            let _p = self
+                .0
+                .acquire()
+                .await
+                .map_err(|e| InvokeError::Internal(e.to_string()))?;
+            Ok(InvokeResponse {
+                payload: Bytes::from_static(b"1"),
+                function_error: None,
+                log_tail: None,
+                cold_start: false,
+                duration: Duration::ZERO,
+            })
+        }
+        async fn function_changed(&self, _: &str, _: Option<Arc<FunctionRecord>>) {}
+        async fn shutdown(&self) {}
+    }
+
+    #[async_trait]
+    impl HttpHandler for Gate {
+        async fn handle_http(
+            &self,
+            _function: Arc<FunctionRecord>,
+            _request: http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, InvokeError> {
+            let _p = self
+                .0
+                .acquire()
+                .await
+                .map_err(|e| InvokeError::Internal(e.to_string()))?;
+            Ok(http::Response::new(Bytes::new()))
+        }
+    }
+
+    fn record(runtime: &str) -> Arc<FunctionRecord> {
+        Arc::new(FunctionRecord {
+            schema_version: gust_model::FUNCTION_SCHEMA_VERSION,
+            config: FunctionConfig {
+                name: format!("f-{runtime}"),
+                runtime: runtime.into(),
+                handler: String::new(),
+                role: String::new(),
+                description: String::new(),
+                timeout: 3,
+                memory_size: 128,
+                ephemeral_storage: 512,
+                environment: Default::default(),
+            },
+            code_sha256: String::new(),
+            code_id: "c".into(),
+            code_size: 0,
+            last_modified: String::new(),
+            revision_id: "r".into(),
+            reserved_concurrency: None,
+            provisioned_concurrency: 0,
+            tags: Default::default(),
+        })
+    }
+
+    fn request(runtime: &str) -> InvokeRequest {
+        InvokeRequest {
+            function: record(runtime),
+            payload: Bytes::new(),
+            request_id: "id".into(),
+            client_context: None,
+            tail_log: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_limit_is_shared_by_both_executors_and_the_gateway_path() {
+        let gate = Arc::new(Semaphore::new(0));
+        let exec = Arc::new(Gate(gate.clone()));
+        let budget = ConcurrencyBudget::new(2);
+        let router = RoutingInvoker::with_budget(exec.clone(), exec.clone(), budget.clone());
+        let http = LimitedHttpHandler::new(exec, budget.clone());
+        let start = |runtime: &str| {
+            let router = router.clone();
+            let req = request(runtime);
+            tokio::spawn(async move { router.invoke(req).await })
+        };
+        // One process and one Wasm invocation hold the two shares...
+        let a = start("python3.12");
+        let b = start("wasm");
+        while budget.busy() < 2 {
+            tokio::task::yield_now().await;
+        }
+        // ...so a third is throttled, whichever its executor or path.
+        for runtime in ["python3.12", "wasm"] {
+            let r = router.invoke(request(runtime)).await;
+            assert!(
+                matches!(
+                    r,
+                    Err(InvokeError::Throttled {
+                        reason: GLOBAL_LIMIT
+                    })
+                ),
+                "{runtime}: {r:?}"
+            );
+        }
+        let r = http
+            .handle_http(record("wasm"), http::Request::new(Bytes::new()))
+            .await;
+        assert!(matches!(r, Err(InvokeError::Throttled { .. })), "{r:?}");
+        // Finished invocations give their shares back.
+        gate.add_permits(2);
+        a.await.expect("task").expect("a");
+        b.await.expect("task").expect("b");
+        assert_eq!(budget.busy(), 0);
+        gate.add_permits(1);
+        assert!(http
+            .handle_http(record("wasm"), http::Request::new(Bytes::new()))
+            .await
+            .is_ok());
+        assert_eq!(budget.busy(), 0);
     }
 }

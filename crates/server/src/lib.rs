@@ -283,8 +283,12 @@ pub async fn run(
     wasm_config.region = config.region.clone();
     let wasm = gust_wasm::WasmInvoker::new(wasm_config, store.clone(), store.clone())
         .map_err(|e| ServerError::Runtime(e.to_string()))?;
-    let wasm_http: Arc<dyn gust_runtime::HttpHandler> = wasm.clone();
-    let invoker = gust_runtime::RoutingInvoker::new(process, wasm);
+    // `--max-concurrency` is one account-wide limit: process and Wasm invocations, and raw
+    // HTTP requests to Wasm functions, all take a share of the same budget.
+    let budget = gust_runtime::ConcurrencyBudget::new(config.max_concurrency);
+    let wasm_http: Arc<dyn gust_runtime::HttpHandler> =
+        gust_runtime::LimitedHttpHandler::new(wasm.clone(), budget.clone());
+    let invoker = gust_runtime::RoutingInvoker::with_budget(process, wasm, budget);
 
     let dyn_store: Arc<dyn Store> = store.clone();
     let lambda = Arc::new(gust_lambda::LambdaState {
