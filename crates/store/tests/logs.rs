@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -456,47 +455,15 @@ async fn log_durability_child_writer() {
 #[test]
 fn acknowledged_logs_and_data_survive_kill_9() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "log_durability_child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut acked: Vec<(String, u64)> = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    let parse = |line: &str| {
-        let (kind, n) = line.split_once(' ')?;
-        Some((kind.to_string(), n.parse::<u64>().ok()?))
-    };
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some(a) = parse(&line) {
-            acked.push(a);
-            if acked.len() == 2_000 {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    for line in lines {
-        let Ok(line) = line else { break };
-        if let Some(a) = parse(&line) {
-            acked.push(a);
-        }
-    }
-    child.wait().expect("reap");
-    assert!(
-        acked.len() >= 2_000,
-        "child acknowledged only {}",
-        acked.len()
+    let acked = common::acks_until_kill_9(
+        "log_durability_child_writer",
+        CHILD_ENV,
+        tmp.path(),
+        2_000,
+        |line| {
+            let (kind, n) = line.split_once(' ')?;
+            Some((kind.to_string(), n.parse::<u64>().ok()?))
+        },
     );
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");

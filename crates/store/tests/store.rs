@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -592,44 +591,12 @@ async fn durability_child_writer() {
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "durability_child_writer",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut acked = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some(n) = line.strip_prefix("ack ") {
-            acked.push(n.parse::<u64>().expect("number"));
-            if acked.len() == 2_000 {
-                break;
-            }
-        }
-    }
-    child.kill().expect("SIGKILL");
-    // Acks already in the pipe count too.
-    for line in lines {
-        let Ok(line) = line else { break };
-        if let Some(n) = line.strip_prefix("ack ") {
-            acked.push(n.parse::<u64>().expect("number"));
-        }
-    }
-    child.wait().expect("reap");
-    assert!(
-        acked.len() >= 2_000,
-        "child acknowledged only {} writes",
-        acked.len()
+    let acked = common::acks_until_kill_9(
+        "durability_child_writer",
+        CHILD_ENV,
+        tmp.path(),
+        2_000,
+        |line| line.strip_prefix("ack ")?.parse::<u64>().ok(),
     );
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
