@@ -78,14 +78,7 @@ async fn modify(
 ) -> Result<Arc<FunctionRecord>, LambdaError> {
     let state = &api.state;
     let _guard = api.shared.lock(name).await;
-    let mut record = state
-        .store
-        .get_function(name)
-        .await?
-        .ok_or_else(|| LambdaError::not_found(&state.region, name))?;
-    if revision.is_some_and(|r| r != record.revision_id) {
-        return Err(LambdaError::RevisionMismatch);
-    }
+    let mut record = load_at_revision(api, name, revision).await?;
     f(&mut record)?;
     if dry_run {
         return Ok(Arc::new(record));
@@ -123,7 +116,24 @@ where
 {
     let state = &api.state;
     let _guard = api.shared.lock(name).await;
-    let mut record = state
+    let mut record = load_at_revision(api, name, revision).await?;
+    change().await?;
+    record.revision_id = new_revision();
+    let record = Arc::new(record);
+    state.store.put_function(&record).await?;
+    api.shared.cache_put(record);
+    Ok(())
+}
+
+/// The stored record of `name` (read from the store, not the cache: callers hold the
+/// function's lock and are about to write it), if `revision` is absent or still current.
+async fn load_at_revision(
+    api: &Api,
+    name: &str,
+    revision: Option<&str>,
+) -> Result<FunctionRecord, LambdaError> {
+    let state = &api.state;
+    let record = state
         .store
         .get_function(name)
         .await?
@@ -131,12 +141,7 @@ where
     if revision.is_some_and(|r| r != record.revision_id) {
         return Err(LambdaError::RevisionMismatch);
     }
-    change().await?;
-    record.revision_id = new_revision();
-    let record = Arc::new(record);
-    state.store.put_function(&record).await?;
-    api.shared.cache_put(record);
-    Ok(())
+    Ok(record)
 }
 
 fn new_revision() -> String {
