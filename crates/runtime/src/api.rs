@@ -40,6 +40,11 @@ pub struct InvokeResponse {
     pub duration: Duration,
 }
 
+/// Lambda's throttling `Reason` when a function's reserved concurrency is in use.
+pub const RESERVED_LIMIT: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
+/// Lambda's throttling `Reason` at the account-wide limit (`--max-concurrency`).
+pub const GLOBAL_LIMIT: &str = "ConcurrentInvocationLimitExceeded";
+
 /// Why an invocation could not be run at all (no function error: the function never ran).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InvokeError {

@@ -15,7 +15,10 @@ pub mod process;
 pub mod report;
 mod routing;
 
-pub use api::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig};
+pub use api::{
+    HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig, GLOBAL_LIMIT,
+    RESERVED_LIMIT,
+};
 pub use error::RuntimeError;
 pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};
 pub use routing::{ConcurrencyBudget, LimitedHttpHandler, Permit, RoutingInvoker};

@@ -13,10 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gust_model::{FunctionRecord, RuntimeKind};
 
-use crate::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker};
-
-/// Lambda's `Reason` when the account-wide concurrency limit is reached.
-const GLOBAL_LIMIT: &str = "ConcurrentInvocationLimitExceeded";
+use crate::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, GLOBAL_LIMIT};
 
 /// Invocations running at once across all executors, and their limit.
 #[derive(Debug)]

@@ -34,7 +34,9 @@ use gust_model::{function_arn, limits, now_ms, FunctionRecord, LogEntry, LogStre
 use gust_runtime::report::{
     end_line, error_body, report_line, rfc3339_now, start_line, timeout_message,
 };
-use gust_runtime::{tail_text, InvokeError, InvokeRequest, InvokeResponse, Invoker};
+use gust_runtime::{
+    tail_text, InvokeError, InvokeRequest, InvokeResponse, Invoker, GLOBAL_LIMIT, RESERVED_LIMIT,
+};
 use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
 use wasmtime::Engine;
@@ -51,11 +53,6 @@ pub const ALLOWED_HOSTS_VAR: &str = "GUST_WASM_ALLOWED_HOSTS";
 pub const INVOKE_EVENT_TYPE: &str = "com.amazonaws.lambda.invoke";
 /// Largest module accepted by default (bytes).
 pub const DEFAULT_MAX_MODULE_BYTES: u64 = 100 * 1024 * 1024;
-
-/// Lambda's `Reason` for throttling by reserved concurrency.
-const RESERVED_LIMIT: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
-/// Lambda's `Reason` for throttling by the global limit.
-const GLOBAL_LIMIT: &str = "ConcurrentInvocationLimitExceeded";
 
 /// Settings of the Wasm executor, chosen by the server.
 #[derive(Debug, Clone)]

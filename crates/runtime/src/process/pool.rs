@@ -30,10 +30,7 @@ pub(crate) trait Pooled {
     fn alive(&self) -> bool;
 }
 
-/// Lambda's `Reason` for throttling by reserved concurrency.
-pub(crate) const RESERVED_LIMIT: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
-/// Lambda's `Reason` for throttling by the account (here: global) limit.
-pub(crate) const GLOBAL_LIMIT: &str = "ConcurrentInvocationLimitExceeded";
+pub(crate) use crate::api::{GLOBAL_LIMIT, RESERVED_LIMIT};
 
 /// Whether two records describe the same code and configuration.
 pub(crate) fn same_generation(a: &FunctionRecord, b: &FunctionRecord) -> bool {
