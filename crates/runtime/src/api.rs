@@ -40,6 +40,60 @@ pub struct InvokeResponse {
     pub duration: Duration,
 }
 
+/// An invocation whose result is handed over while the function produces it (Lambda response
+/// streaming: `InvokeWithResponseStream` and `RESPONSE_STREAM` function URLs).
+///
+/// A function that streams (a Node handler wrapped in `awslambda.streamifyResponse`, or any
+/// runtime posting its response with `Lambda-Runtime-Function-Response-Mode: streaming`)
+/// yields its bytes on `chunks` as it writes them; any other function yields its whole
+/// result as one chunk. `end` resolves once `chunks` is closed, with how the invocation
+/// ended: `function_error` set means the function failed (before or in the middle of its
+/// stream) and `payload` is then Lambda's error document; on success `payload` is empty.
+#[derive(Debug)]
+pub struct InvokeStream {
+    /// The content type the function gave its stream (the `Content-Type` of its streamed
+    /// response, e.g. `application/vnd.awslambda.http-integration-response` for
+    /// `awslambda.HttpResponseStream.from`); `None` for a function that did not stream.
+    pub content_type: Option<String>,
+    /// Whether the function streamed (`false`: `chunks` holds a buffered result).
+    pub streamed: bool,
+    /// The response's bytes, in order.
+    pub chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    /// How the invocation ended; sent after the last chunk.
+    pub end: tokio::sync::oneshot::Receiver<InvokeResponse>,
+    /// Held until the stream is dropped (e.g. the account-wide concurrency share).
+    pub hold: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl InvokeStream {
+    /// A finished invocation as a stream: its payload as one chunk (none when it failed,
+    /// since the error document goes in `end`), then its end.
+    pub fn whole(resp: InvokeResponse) -> InvokeStream {
+        let (tx, chunks) = tokio::sync::mpsc::channel(1);
+        if resp.function_error.is_none() && !resp.payload.is_empty() {
+            // Cannot fail: the channel is new, has room for one and its receiver is here.
+            let _ = tx.try_send(resp.payload.clone());
+        }
+        let (end_tx, end) = tokio::sync::oneshot::channel();
+        let end_resp = if resp.function_error.is_none() {
+            InvokeResponse {
+                payload: Bytes::new(),
+                ..resp
+            }
+        } else {
+            resp
+        };
+        let _ = end_tx.send(end_resp);
+        InvokeStream {
+            content_type: None,
+            streamed: false,
+            chunks,
+            end,
+            hold: None,
+        }
+    }
+}
+
 /// Lambda's throttling `Reason` when a function's reserved concurrency is in use.
 pub const RESERVED_LIMIT: &str = "ReservedFunctionConcurrentInvocationLimitExceeded";
 /// Lambda's throttling `Reason` at the account-wide limit (`--max-concurrency`).
@@ -70,6 +124,12 @@ pub enum InvokeError {
 pub trait Invoker: Send + Sync {
     /// Runs one invocation to completion, honouring the function's timeout and limits.
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse, InvokeError>;
+    /// Runs one invocation, handing its result over as the function produces it. Returns once
+    /// the function has started its response (or has finished, if it does not stream).
+    /// Executors whose functions cannot stream keep this default: the whole result, once done.
+    async fn invoke_stream(&self, req: InvokeRequest) -> Result<InvokeStream, InvokeError> {
+        self.invoke(req).await.map(InvokeStream::whole)
+    }
     /// The function's code or configuration changed (or it was deleted): idle environments are
     /// stopped now; busy ones are stopped when their invocation ends. Provisioned environments
     /// are started again from the new record when `record` is `Some`.

@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use gust_model::{FunctionRecord, RuntimeKind};
 
-use crate::{HttpHandler, InvokeError, InvokeRequest, InvokeResponse, Invoker, GLOBAL_LIMIT};
+use crate::{
+    HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker, GLOBAL_LIMIT,
+};
 
 /// Invocations running at once across all executors, and their limit.
 #[derive(Debug)]
@@ -111,6 +113,21 @@ impl Invoker for RoutingInvoker {
         } else {
             self.process.invoke(req).await
         }
+    }
+
+    async fn invoke_stream(&self, req: InvokeRequest) -> Result<InvokeStream, InvokeError> {
+        // The share is held by the stream, so it is given back when the caller has read it
+        // (or gone away), not when the function starts its response.
+        let permit = self.budget.as_ref().map(|b| b.take()).transpose()?;
+        let mut stream = if Self::is_wasm(&req.function) {
+            self.wasm.invoke_stream(req).await?
+        } else {
+            self.process.invoke_stream(req).await?
+        };
+        if let Some(permit) = permit {
+            stream.hold = Some(Box::new((permit, stream.hold.take())));
+        }
+        Ok(stream)
     }
 
     async fn function_changed(&self, name: &str, record: Option<Arc<FunctionRecord>>) {
@@ -297,5 +314,44 @@ mod tests {
             .await
             .is_ok());
         assert_eq!(budget.busy(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stream_holds_its_share_until_dropped_and_carries_the_whole_result() {
+        let gate = Arc::new(Semaphore::new(1));
+        let exec = Arc::new(Gate(gate));
+        let budget = ConcurrencyBudget::new(1);
+        let router = RoutingInvoker::with_budget(exec.clone(), exec, budget.clone());
+        let mut stream = router
+            .invoke_stream(request("python3.12"))
+            .await
+            .expect("stream");
+        // The executor finished, but the caller has not read the stream yet.
+        assert_eq!(budget.busy(), 1);
+        let r = router.invoke(request("wasm")).await;
+        assert!(matches!(r, Err(InvokeError::Throttled { .. })), "{r:?}");
+        assert!(!stream.streamed);
+        assert_eq!(stream.chunks.recv().await.as_deref(), Some(&b"1"[..]));
+        assert_eq!(stream.chunks.recv().await, None);
+        let end = (&mut stream.end).await.expect("end");
+        assert!(end.function_error.is_none());
+        assert!(end.payload.is_empty());
+        drop(stream);
+        assert_eq!(budget.busy(), 0);
+    }
+
+    #[test]
+    fn a_failed_result_streams_no_chunk_and_ends_with_its_error_document() {
+        let mut s = InvokeStream::whole(InvokeResponse {
+            payload: Bytes::from_static(b"{\"errorMessage\":\"boom\"}"),
+            function_error: Some("Unhandled".into()),
+            log_tail: None,
+            cold_start: false,
+            duration: Duration::ZERO,
+        });
+        assert!(s.chunks.try_recv().is_err());
+        let end = s.end.try_recv().expect("end");
+        assert_eq!(end.function_error.as_deref(), Some("Unhandled"));
+        assert_eq!(&end.payload[..], b"{\"errorMessage\":\"boom\"}");
     }
 }
