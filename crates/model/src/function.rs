@@ -76,6 +76,49 @@ fn default_ephemeral() -> u32 {
     512
 }
 
+impl FunctionConfig {
+    /// The configuration `CreateFunction` gives a function when only its name, runtime and
+    /// handler are set: Lambda's default timeout, memory and `/tmp` size, no environment.
+    pub fn new(
+        name: impl Into<String>,
+        runtime: impl Into<String>,
+        handler: impl Into<String>,
+    ) -> FunctionConfig {
+        FunctionConfig {
+            name: name.into(),
+            runtime: runtime.into(),
+            handler: handler.into(),
+            role: String::new(),
+            description: String::new(),
+            timeout: crate::limits::DEFAULT_TIMEOUT_S,
+            memory_size: crate::limits::DEFAULT_MEMORY_MB,
+            ephemeral_storage: default_ephemeral(),
+            environment: BTreeMap::new(),
+        }
+    }
+}
+
+impl FunctionRecord {
+    /// A record of `config` running the unpacked code `code_id`, at the current schema
+    /// version, with no concurrency settings and no tags. The code's Lambda-facing identity
+    /// (`code_sha256`, `code_size`), `last_modified` and `revision_id` start empty; the caller
+    /// sets the ones it knows.
+    pub fn new(config: FunctionConfig, code_id: impl Into<String>) -> FunctionRecord {
+        FunctionRecord {
+            schema_version: FUNCTION_SCHEMA_VERSION,
+            config,
+            code_sha256: String::new(),
+            code_id: code_id.into(),
+            code_size: 0,
+            last_modified: String::new(),
+            revision_id: String::new(),
+            reserved_concurrency: None,
+            provisioned_concurrency: 0,
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
 /// A deployed function: configuration, code identity and concurrency settings. This is the
 /// persisted form; it carries [`FUNCTION_SCHEMA_VERSION`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,17 +241,23 @@ mod tests {
     use super::*;
 
     fn cfg() -> FunctionConfig {
-        FunctionConfig {
-            name: "hello".into(),
-            runtime: "python3.12".into(),
-            handler: "app.handler".into(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        }
+        FunctionConfig::new("hello", "python3.12", "app.handler")
+    }
+
+    #[test]
+    fn a_new_function_has_lambdas_defaults() {
+        let c = cfg();
+        assert_eq!(
+            (c.timeout, c.memory_size, c.ephemeral_storage),
+            (3, 128, 512)
+        );
+        let r = FunctionRecord::new(c.clone(), "abc");
+        assert_eq!(r.schema_version, FUNCTION_SCHEMA_VERSION);
+        assert_eq!((r.config, r.code_id.as_str()), (c, "abc"));
+        assert_eq!(
+            (r.reserved_concurrency, r.provisioned_concurrency),
+            (None, 0)
+        );
     }
 
     #[test]

@@ -234,28 +234,10 @@ mod tests {
     }
 
     fn record(runtime: &str) -> Arc<FunctionRecord> {
-        Arc::new(FunctionRecord {
-            schema_version: gust_model::FUNCTION_SCHEMA_VERSION,
-            config: FunctionConfig {
-                name: format!("f-{runtime}"),
-                runtime: runtime.into(),
-                handler: String::new(),
-                role: String::new(),
-                description: String::new(),
-                timeout: 3,
-                memory_size: 128,
-                ephemeral_storage: 512,
-                environment: Default::default(),
-            },
-            code_sha256: String::new(),
-            code_id: "c".into(),
-            code_size: 0,
-            last_modified: String::new(),
-            revision_id: "r".into(),
-            reserved_concurrency: None,
-            provisioned_concurrency: 0,
-            tags: Default::default(),
-        })
+        Arc::new(FunctionRecord::new(
+            FunctionConfig::new(format!("f-{runtime}"), runtime, ""),
+            "c",
+        ))
     }
 
     fn request(runtime: &str) -> InvokeRequest {

@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gust_model::{FunctionConfig, FunctionRecord, FUNCTION_SCHEMA_VERSION};
+use gust_model::{FunctionConfig, FunctionRecord};
 use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, Invoker};
 use gust_store::{CodeStore, LogStore, SqliteStore, StoreOptions};
 use gust_wasm::{WasmConfig, WasmInvoker};
@@ -142,26 +141,8 @@ fn request(function: Arc<FunctionRecord>, payload: &str, tail_log: bool) -> Invo
 
 fn record(name: &str, code_id: &str) -> FunctionRecord {
     FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: "wasm".into(),
-            handler: String::new(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 3,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        },
-        code_sha256: String::new(),
-        code_id: code_id.into(),
-        code_size: 0,
-        last_modified: String::new(),
         revision_id: "rev-1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
+        ..FunctionRecord::new(FunctionConfig::new(name, "wasm", ""), code_id)
     }
 }
 
