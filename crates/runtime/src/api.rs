@@ -1,6 +1,7 @@
 //! The interface between the Lambda API (and later triggers) and the runtime.
 
 use std::collections::BTreeMap;
+use std::future::Future as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,6 +159,90 @@ pub trait HttpHandler: Send + Sync {
         function: Arc<FunctionRecord>,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError>;
+
+    /// Like [`HttpHandler::handle_http`], but a function still writing its response body a
+    /// short while after it sent the status and headers has the rest handed over as it writes
+    /// it (as Spin and `wasmtime serve` stream), instead of all at once at the end. A failure
+    /// after that point cuts the body short; before it, it is the same 502 / 504.
+    /// Handlers that cannot stream keep this default: the whole response, once done.
+    async fn handle_http_stream(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<HttpBody>, InvokeError> {
+        Ok(self
+            .handle_http(function, request)
+            .await?
+            .map(HttpBody::Full))
+    }
+}
+
+/// The body of a raw HTTP response ([`HttpHandler::handle_http_stream`]); an
+/// [`hyper::body::Body`], so a server can send it as it is.
+#[derive(Debug)]
+pub enum HttpBody {
+    /// The whole body (sent with its `Content-Length`).
+    Full(Bytes),
+    /// A body the function is still writing.
+    Stream(BodyStream),
+}
+
+/// The rest of a body the function is still writing.
+#[derive(Debug)]
+pub struct BodyStream {
+    /// The body's bytes, in order, as the function writes them.
+    pub chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    /// Sent once `chunks` is closed: `Ok` when the function finished its body, otherwise why
+    /// it stopped (it trapped, timed out or went past the size limit); a dropped sender is
+    /// also a failure.
+    pub end: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    /// Held until the body is dropped (e.g. the account-wide concurrency share).
+    pub hold: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// A streamed body that did not finish: the server must end the response abnormally (no
+/// final chunk), so the client can tell it is incomplete.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the function's response ended early: {0}")]
+pub struct BodyCut(pub String);
+
+impl hyper::body::Body for HttpBody {
+    type Data = Bytes;
+    type Error = BodyCut;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BodyCut>>> {
+        use std::task::Poll;
+        match self.get_mut() {
+            HttpBody::Full(b) if b.is_empty() => Poll::Ready(None),
+            HttpBody::Full(b) => Poll::Ready(Some(Ok(hyper::body::Frame::data(std::mem::take(b))))),
+            HttpBody::Stream(s) => match s.chunks.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk)))),
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(None) => match std::pin::Pin::new(&mut s.end).poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(Ok(()))) => Poll::Ready(None),
+                    Poll::Ready(Ok(Err(why))) => Poll::Ready(Some(Err(BodyCut(why)))),
+                    Poll::Ready(Err(_)) => Poll::Ready(Some(Err(BodyCut(
+                        "the function stopped before finishing its body".into(),
+                    )))),
+                },
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, HttpBody::Full(b) if b.is_empty())
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            HttpBody::Full(b) => hyper::body::SizeHint::with_exact(b.len() as u64),
+            HttpBody::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 /// Settings of the process runtime, chosen by the server.
@@ -183,4 +268,58 @@ pub struct RuntimeConfig {
     /// `PYTHONPATH` and `node/node_modules` to `NODE_PATH`, after the function's own code, so a
     /// function that bundles its own SDK still gets that one, as on Lambda.
     pub sdk_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn stream(chunks: &[&'static str], end: Option<Result<(), String>>) -> HttpBody {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        for c in chunks {
+            tx.try_send(Bytes::from_static(c.as_bytes())).expect("room");
+        }
+        let (end_tx, end_rx) = tokio::sync::oneshot::channel();
+        if let Some(e) = end {
+            end_tx.send(e).expect("receiver");
+        }
+        HttpBody::Stream(BodyStream {
+            chunks: rx,
+            end: end_rx,
+            hold: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_body_is_one_frame_with_its_length() {
+        let body = HttpBody::Full(Bytes::from_static(b"hello"));
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), Some(5));
+        assert_eq!(
+            &body.collect().await.expect("body").to_bytes()[..],
+            b"hello"
+        );
+        assert!(hyper::body::Body::is_end_stream(&HttpBody::Full(
+            Bytes::new()
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_yields_its_chunks_then_ends() {
+        let body = stream(&["a", "b"], Some(Ok(())));
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), None);
+        assert_eq!(&body.collect().await.expect("body").to_bytes()[..], b"ab");
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_stopped_ends_in_an_error_after_its_chunks() {
+        let mut body = stream(&["a"], Some(Err("timed out".into())));
+        let first = body.frame().await.expect("frame").expect("data");
+        assert_eq!(first.into_data().ok().as_deref(), Some(&b"a"[..]));
+        let cut = body.frame().await.expect("frame").expect_err("cut");
+        assert_eq!(cut.0, "timed out");
+        // A sender dropped without a word is a failure too.
+        let mut body = stream(&[], None);
+        assert!(body.frame().await.expect("frame").is_err());
+    }
 }

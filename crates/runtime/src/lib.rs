@@ -16,8 +16,8 @@ pub mod report;
 mod routing;
 
 pub use api::{
-    HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker, RuntimeConfig,
-    GLOBAL_LIMIT, RESERVED_LIMIT,
+    BodyCut, BodyStream, HttpBody, HttpHandler, InvokeError, InvokeRequest, InvokeResponse,
+    InvokeStream, Invoker, RuntimeConfig, GLOBAL_LIMIT, RESERVED_LIMIT,
 };
 pub use error::RuntimeError;
 pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};

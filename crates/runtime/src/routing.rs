@@ -14,7 +14,8 @@ use bytes::Bytes;
 use gust_model::{FunctionRecord, RuntimeKind};
 
 use crate::{
-    HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker, GLOBAL_LIMIT,
+    HttpBody, HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker,
+    GLOBAL_LIMIT,
 };
 
 /// Invocations running at once across all executors, and their limit.
@@ -184,6 +185,20 @@ impl HttpHandler for LimitedHttpHandler {
         let _permit = self.budget.take()?;
         self.inner.handle_http(function, request).await
     }
+
+    async fn handle_http_stream(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<HttpBody>, InvokeError> {
+        let permit = self.budget.take()?;
+        let mut resp = self.inner.handle_http_stream(function, request).await?;
+        // A body still being written holds the share until it is done (or dropped).
+        if let HttpBody::Stream(s) = resp.body_mut() {
+            s.hold = Some(Box::new((permit, s.hold.take())));
+        }
+        Ok(resp)
+    }
 }
 
 #[cfg(test)]
@@ -335,5 +350,63 @@ mod tests {
         let end = s.end.try_recv().expect("end");
         assert_eq!(end.function_error.as_deref(), Some("Unhandled"));
         assert_eq!(&end.payload[..], b"{\"errorMessage\":\"boom\"}");
+    }
+
+    /// Answers with a body it is still writing: the chunk "a", then whatever the test sends.
+    struct Streamer(std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Bytes>>>);
+
+    #[async_trait]
+    impl HttpHandler for Streamer {
+        async fn handle_http(
+            &self,
+            _function: Arc<FunctionRecord>,
+            _request: http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, InvokeError> {
+            Err(InvokeError::Internal("streams only".into()))
+        }
+
+        async fn handle_http_stream(
+            &self,
+            _function: Arc<FunctionRecord>,
+            _request: http::Request<Bytes>,
+        ) -> Result<http::Response<HttpBody>, InvokeError> {
+            let chunks = self.0.lock().expect("lock").take().expect("one request");
+            let (end_tx, end) = tokio::sync::oneshot::channel();
+            let _ = end_tx.send(Ok(()));
+            Ok(http::Response::new(HttpBody::Stream(crate::BodyStream {
+                chunks,
+                end,
+                hold: None,
+            })))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_holds_its_share_until_it_is_done() {
+        use http_body_util::BodyExt;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let budget = ConcurrencyBudget::new(1);
+        let http = LimitedHttpHandler::new(
+            Arc::new(Streamer(std::sync::Mutex::new(Some(rx)))),
+            budget.clone(),
+        );
+        let resp = http
+            .handle_http_stream(record("wasm"), http::Request::new(Bytes::new()))
+            .await
+            .expect("response");
+        // The head is out, the body is still being written: the share is still taken.
+        assert_eq!(budget.busy(), 1);
+        let again = http
+            .handle_http_stream(record("wasm"), http::Request::new(Bytes::new()))
+            .await;
+        assert!(
+            matches!(again, Err(InvokeError::Throttled { .. })),
+            "{again:?}"
+        );
+        tx.send(Bytes::from_static(b"a")).await.expect("send");
+        drop(tx);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&body[..], b"a");
+        assert_eq!(budget.busy(), 0);
     }
 }
