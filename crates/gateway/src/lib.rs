@@ -8,7 +8,8 @@
 //! [`Invoker`], and its result is mapped back to HTTP; `wasm` functions get the raw request
 //! through the [`HttpHandler`] instead; MOCK routes are answered by the gateway itself.
 //! CORS preflights are answered here, every response carries a request id, and one access-log
-//! line per request goes to `tracing` target `gust::access`.
+//! line per request goes to `tracing` target `gust::access`. Function URLs whose `InvokeMode`
+//! is `RESPONSE_STREAM` stream the function's response as it is written (`stream`, `body`).
 //!
 //! # Wiring (the server)
 //! ```ignore
@@ -27,6 +28,7 @@
 //! store read. This crate does not manage APIs (the control plane writes them to the store)
 //! and does not run functions (the invokers do).
 
+mod body;
 mod cors;
 mod event_v1;
 mod event_v2;
@@ -34,6 +36,7 @@ mod request;
 mod response;
 mod routes;
 mod service;
+mod stream;
 mod url;
 
 use std::convert::Infallible;
@@ -45,12 +48,12 @@ use bytes::Bytes;
 use gust_aws::sigv4::CredentialLookup;
 use gust_runtime::{HttpHandler, Invoker};
 use gust_store::{ApiStore, FunctionStore};
-use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::routes::Snapshot;
 
+pub use body::{ResponseBody, StreamError};
 pub use url::function_url;
 
 /// The largest request body accepted (API Gateway's payload quota: 10 MB).
@@ -148,7 +151,11 @@ impl Gateway {
 
     /// Answers one request. Never fails: every problem becomes the HTTP error API Gateway
     /// (or Lambda, for function URLs) would give.
-    pub async fn handle<B>(&self, req: http::Request<B>, conn: ConnInfo) -> http::Response<Bytes>
+    pub async fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        conn: ConnInfo,
+    ) -> http::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -189,9 +196,7 @@ impl Gateway {
                 let conn_info = ConnInfo { peer, local };
                 let svc = hyper::service::service_fn(move |req| {
                     let gateway = gateway.clone();
-                    async move {
-                        Ok::<_, Infallible>(gateway.handle(req, conn_info).await.map(Full::new))
-                    }
+                    async move { Ok::<_, Infallible>(gateway.handle(req, conn_info).await) }
                 });
                 // The timer enables hyper's header read timeout (30 s): a client that never
                 // finishes its request head cannot hold a connection, or the drain, forever.

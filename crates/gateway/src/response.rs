@@ -134,6 +134,21 @@ pub(crate) fn map_v2(payload: &[u8]) -> Result<Response<Bytes>, GatewayError> {
     }
 }
 
+/// Maps the JSON prelude of a streamed HTTP response (`awslambda.HttpResponseStream.from`):
+/// `statusCode` (200 when absent), `headers` and `cookies`, as in a payload 2.0 result. An
+/// empty prelude is a plain 200.
+pub(crate) fn map_prelude(prelude: &[u8]) -> Result<Response<()>, GatewayError> {
+    if prelude.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Response::new(()));
+    }
+    let value: Value = serde_json::from_slice(prelude).map_err(|_| GatewayError::Malformed)?;
+    let Value::Object(obj) = value else {
+        return Err(GatewayError::Malformed);
+    };
+    let status = status_of(obj.get("statusCode"))?.unwrap_or(StatusCode::OK);
+    Ok(structured(&obj, status, false)?.map(|_| ()))
+}
+
 fn trim_json(payload: &[u8]) -> &[u8] {
     let start = payload
         .iter()
@@ -326,6 +341,29 @@ mod tests {
         assert!(map_v1(br#""hello""#).is_err());
         assert!(map_v1(br#"{"body":"x"}"#).is_err());
         assert!(map_v1(br#"{"statusCode":200,"extra":1}"#).is_err());
+    }
+
+    #[test]
+    fn stream_preludes() {
+        let r = map_prelude(
+            br#"{"statusCode":201,"headers":{"content-type":"text/html","x-n":3,"content-length":"9"},"cookies":["a=1","b=2"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/html");
+        assert_eq!(r.headers()["x-n"], "3");
+        assert!(!r.headers().contains_key(CONTENT_LENGTH));
+        let cookies: Vec<_> = r.headers().get_all(SET_COOKIE).iter().collect();
+        assert_eq!(cookies, vec!["a=1", "b=2"]);
+        let r = map_prelude(br#"{"headers":{"x-a":"1"}}"#).unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(map_prelude(b"").unwrap().status(), 200);
+        assert_eq!(map_prelude(b"[1]").unwrap_err(), GatewayError::Malformed);
+        assert_eq!(map_prelude(b"{oops").unwrap_err(), GatewayError::Malformed);
+        assert_eq!(
+            map_prelude(br#"{"statusCode":99}"#).unwrap_err(),
+            GatewayError::Malformed
+        );
     }
 
     #[test]

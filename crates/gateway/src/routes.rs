@@ -79,6 +79,8 @@ pub(crate) struct MockCompiled {
 pub(crate) struct CompiledUrl {
     pub function: String,
     pub iam: bool,
+    /// `InvokeMode` is `RESPONSE_STREAM`.
+    pub stream: bool,
     pub cors: Option<Cors>,
 }
 
@@ -159,6 +161,7 @@ impl Snapshot {
                 CompiledUrl {
                     function: u.function.clone(),
                     iam: u.auth_type.eq_ignore_ascii_case("AWS_IAM"),
+                    stream: u.invoke_mode.eq_ignore_ascii_case("RESPONSE_STREAM"),
                     cors: u.cors.as_ref().map(Cors::compile),
                 },
             );

@@ -1,7 +1,8 @@
 //! The request pipeline: choose the API route or function URL, check limits, answer CORS
 //! preflights, collect the body, run the target (MOCK, event through the invoker, or raw
 //! request to the Wasm handler), map the result, add CORS and request-id headers, and write
-//! one access-log line.
+//! one access-log line. `RESPONSE_STREAM` function URLs hand their stream to [`crate::stream`];
+//! for them the access line is written when the response head is sent.
 //!
 //! Every failure becomes the HTTP error of the API type that was addressed; nothing here
 //! panics on client input.
@@ -11,17 +12,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gust_model::PayloadFormat;
-use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse};
+use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, InvokeStream};
 use http::header::{HeaderName, HeaderValue, ORIGIN};
 use http::{request::Parts, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use crate::body::ResponseBody;
 use crate::event_v1::{self, V1Route};
 use crate::event_v2::{self, V2Kind};
 use crate::request::{self, EventInput};
 use crate::response::{map_v1, map_v2, Flavor, GatewayError};
 use crate::routes::{CompiledApi, CompiledRoute, FunctionEntry, Snapshot, Target};
-use crate::{url, ConnInfo, Gateway};
+use crate::{stream, url, ConnInfo, Gateway};
 
 /// A route and its decoded path parameters.
 type RouteMatch<'s> = (&'s CompiledRoute, Vec<(String, String)>);
@@ -34,7 +36,11 @@ struct Outcome<'s> {
     cold_start: bool,
 }
 
-pub(crate) async fn handle<B>(gw: &Gateway, req: Request<B>, conn: ConnInfo) -> Response<Bytes>
+pub(crate) async fn handle<B>(
+    gw: &Gateway,
+    req: Request<B>,
+    conn: ConnInfo,
+) -> Response<ResponseBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -46,7 +52,10 @@ where
     let mut outcome = Outcome::default();
     let (mut resp, flavor) = match &snapshot {
         Some(snap) => dispatch(gw, snap, &parts, body, conn, &request_id, &mut outcome).await,
-        None => (GatewayError::Internal.response(Flavor::Http), Flavor::Http),
+        None => (
+            full(GatewayError::Internal.response(Flavor::Http)),
+            Flavor::Http,
+        ),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut()
@@ -74,7 +83,7 @@ async fn dispatch<'s, B>(
     conn: ConnInfo,
     request_id: &str,
     outcome: &mut Outcome<'s>,
-) -> (Response<Bytes>, Flavor)
+) -> (Response<ResponseBody>, Flavor)
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -126,7 +135,10 @@ where
         chosen = ordered().next().map(|(a, sub)| (a, sub, None));
     }
     let Some((api, sub, found)) = chosen else {
-        return (GatewayError::NotFound.response(Flavor::Http), Flavor::Http);
+        return (
+            full(GatewayError::NotFound.response(Flavor::Http)),
+            Flavor::Http,
+        );
     };
     let flavor = match api.format {
         PayloadFormat::V1 => Flavor::Rest,
@@ -139,7 +151,7 @@ where
         .as_ref()
         .and_then(|c| c.preflight(&parts.method, &parts.headers))
     {
-        return (pre, flavor);
+        return (full(pre), flavor);
     }
     let mut resp = api_request(
         gw, snap, api, sub, found, parts, body, conn, request_id, flavor, outcome,
@@ -148,7 +160,12 @@ where
     if let Some(cors) = &api.cors {
         cors.apply(parts.headers.get(ORIGIN), resp.headers_mut());
     }
-    (resp, flavor)
+    (full(resp), flavor)
+}
+
+/// A whole-buffer response as the gateway's response type.
+fn full(resp: Response<Bytes>) -> Response<ResponseBody> {
+    resp.map(ResponseBody::full)
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; the pieces are the routing result
@@ -258,7 +275,7 @@ async fn function_url<'s, B>(
     url_id: &str,
     raw_path: &str,
     outcome: &mut Outcome<'s>,
-) -> Response<Bytes>
+) -> Response<ResponseBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -270,36 +287,36 @@ where
         snap.urls.get(url_id)
     };
     let Some(cfg) = found else {
-        return GatewayError::NotFound.response(flavor);
+        return full(GatewayError::NotFound.response(flavor));
     };
     outcome.function = &cfg.function;
     if headers_too_large(gw, parts) {
-        return GatewayError::HeadersTooLarge.response(flavor);
+        return full(GatewayError::HeadersTooLarge.response(flavor));
     }
     if let Some(cors) = &cfg.cors {
         if let Some(pre) = cors.preflight(&parts.method, &parts.headers) {
-            return pre;
+            return full(pre);
         }
     }
     let mut resp = 'resp: {
         let body = match collect(body, parts, gw.config.max_body_bytes).await {
             Ok(b) => b,
-            Err(e) => break 'resp e.response(flavor),
+            Err(e) => break 'resp full(e.response(flavor)),
         };
         let authorizer = if cfg.iam {
             match url::authorize(parts, &body, gw.deps.credentials.as_ref()) {
                 Some(a) => Some(a),
-                None => break 'resp GatewayError::Forbidden.response(flavor),
+                None => break 'resp full(GatewayError::Forbidden.response(flavor)),
             }
         } else {
             None
         };
         let Some(entry) = snap.functions.get(&cfg.function) else {
             tracing::warn!(url_id, function = %cfg.function, "the function URL's function does not exist");
-            break 'resp GatewayError::Internal.response(flavor);
+            break 'resp full(GatewayError::Internal.response(flavor));
         };
         if entry.wasm {
-            break 'resp raw_http(gw, entry, parts, raw_path, body, None, flavor).await;
+            break 'resp full(raw_http(gw, entry, parts, raw_path, body, None, flavor).await);
         }
         let headers = forwarded_headers(parts, conn);
         let domain = url::domain_name(url_id, &gw.config.region);
@@ -317,13 +334,26 @@ where
             stage: "$default",
         };
         let payload = event_v2::build(&input, V2Kind::Url { authorizer });
-        match invoke(gw, entry, payload, request_id, None).await {
+        if cfg.stream {
+            let streamed = match invoke_stream(gw, entry, payload, request_id).await {
+                Ok(s) => stream::respond(s, request_id).await,
+                Err(e) => Err(e),
+            };
+            break 'resp match streamed {
+                Ok(out) => {
+                    outcome.cold_start = out.cold_start;
+                    out.response
+                }
+                Err(e) => full(e.response(flavor)),
+            };
+        }
+        full(match invoke(gw, entry, payload, request_id, None).await {
             Ok(r) => {
                 outcome.cold_start = r.cold_start;
                 map_result(&r, flavor)
             }
             Err(e) => e.response(flavor),
-        }
+        })
     };
     if let Some(cors) = &cfg.cors {
         cors.apply(parts.headers.get(ORIGIN), resp.headers_mut());
@@ -415,6 +445,28 @@ async fn invoke(
         None => gw.deps.invoker.invoke(req).await,
     };
     result.map_err(invoke_error)
+}
+
+/// Runs the function of a `RESPONSE_STREAM` URL; returns once it has started its response
+/// (function URLs have no integration timeout).
+async fn invoke_stream(
+    gw: &Gateway,
+    entry: &FunctionEntry,
+    payload: Vec<u8>,
+    request_id: &str,
+) -> Result<InvokeStream, GatewayError> {
+    let req = InvokeRequest {
+        function: entry.record.clone(),
+        payload: Bytes::from(payload),
+        request_id: request_id.to_string(),
+        client_context: None,
+        tail_log: false,
+    };
+    gw.deps
+        .invoker
+        .invoke_stream(req)
+        .await
+        .map_err(invoke_error)
 }
 
 fn invoke_error(e: InvokeError) -> GatewayError {

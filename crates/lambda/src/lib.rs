@@ -8,8 +8,10 @@
 //! - [`request`]: every HTTP request becomes one typed [`request::Operation`] in one place
 //!   (path parameters, query, headers, body limits, JSON decoding);
 //! - `handlers` (management operations), `urls` (function URLs), `apis` (the APIs extension)
-//!   and `invoke` (`Invoke`): plain async functions, one per operation, that take a typed
-//!   input and return a typed output or a [`LambdaError`];
+//!   and `invoke` (`Invoke` and `InvokeWithResponseStream`): plain async functions, one per
+//!   operation, that take a typed input and return a typed output or a [`LambdaError`];
+//! - [`eventstream`]: the `application/vnd.amazon.eventstream` framing of
+//!   `InvokeWithResponseStream`'s body;
 //! - [`wire`]: the JSON shapes Lambda sends and receives;
 //! - [`error`]: [`LambdaError`], which knows each failure's AWS code, status and message and
 //!   renders through [`gust_aws::error::AwsError`];
@@ -52,6 +54,7 @@ use tokio::sync::Notify;
 
 mod apis;
 pub mod error;
+pub mod eventstream;
 mod handlers;
 mod invoke;
 pub mod policy;
@@ -217,6 +220,10 @@ pub fn router(state: Arc<LambdaState>) -> Router {
         .route(
             "/2015-03-31/functions/{FunctionName}/invocations",
             post(r(Route::Invoke)),
+        )
+        .route(
+            "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
+            post(r(Route::InvokeWithResponseStream)),
         )
         .route(
             "/2017-10-31/functions/{FunctionName}/concurrency",

@@ -42,6 +42,7 @@ pub enum Route {
     DeleteFunction,
     DownloadCode,
     Invoke,
+    InvokeWithResponseStream,
     PutFunctionConcurrency,
     GetFunctionConcurrency,
     DeleteFunctionConcurrency,
@@ -64,7 +65,8 @@ pub enum Route {
     RemovePermission,
 }
 
-/// `Invoke`'s `X-Amz-Invocation-Type`.
+/// `Invoke`'s `X-Amz-Invocation-Type` (`InvokeWithResponseStream` allows only
+/// `RequestResponse` and `DryRun`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvocationType {
     RequestResponse,
@@ -72,7 +74,7 @@ pub enum InvocationType {
     DryRun,
 }
 
-/// A parsed `Invoke`.
+/// A parsed `Invoke` or `InvokeWithResponseStream`.
 #[derive(Debug)]
 pub struct InvokeInput {
     pub name: String,
@@ -113,6 +115,7 @@ pub enum Operation {
         name: String,
     },
     Invoke(InvokeInput),
+    InvokeWithResponseStream(InvokeInput),
     PutFunctionConcurrency {
         name: String,
         reserved: u32,
@@ -235,6 +238,9 @@ async fn dispatch(api: &Api, op: Operation, request_id: &str) -> Result<Response
         O::DeleteFunction { name } => handlers::delete_function(api, &name).await?,
         O::DownloadCode { name } => return handlers::download_code(api, &name).await,
         O::Invoke(input) => return invoke::invoke(api, input, request_id).await,
+        O::InvokeWithResponseStream(input) => {
+            return invoke::invoke_with_response_stream(api, input, request_id).await
+        }
         O::PutFunctionConcurrency { name, reserved } => {
             handlers::put_concurrency(api, &name, reserved).await?
         }
@@ -409,7 +415,10 @@ impl Operation {
                     input: Box::new(json_body(&body)?),
                 }
             }
-            Route::Invoke => Operation::Invoke(parse_invoke(name()?, headers, body).await?),
+            Route::Invoke => Operation::Invoke(parse_invoke(name()?, headers, body, false).await?),
+            Route::InvokeWithResponseStream => Operation::InvokeWithResponseStream(
+                parse_invoke(name()?, headers, body, true).await?,
+            ),
             Route::PutFunctionConcurrency => {
                 let name = unqualified()?;
                 let body = read_small_body(body, "PutFunctionConcurrency").await?;
@@ -582,19 +591,27 @@ impl Operation {
     }
 }
 
+/// The headers and payload of `Invoke`, or of `InvokeWithResponseStream` when `streaming`
+/// (whose `InvocationType` has no `Event`).
 async fn parse_invoke(
     name: String,
     headers: &HeaderMap,
     body: axum::body::Body,
+    streaming: bool,
 ) -> Result<InvokeInput, LambdaError> {
     let invocation_type = match header(headers, "x-amz-invocation-type")? {
         None | Some("RequestResponse") => InvocationType::RequestResponse,
-        Some("Event") => InvocationType::Event,
+        Some("Event") if !streaming => InvocationType::Event,
         Some("DryRun") => InvocationType::DryRun,
         Some(other) => {
+            let allowed = if streaming {
+                "[RequestResponse, DryRun]"
+            } else {
+                "[Event, RequestResponse, DryRun]"
+            };
             return Err(LambdaError::InvalidParameter(format!(
-                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
-            )))
+                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
+            )));
         }
     };
     let tail_log = match header(headers, "x-amz-log-type")? {

@@ -1,0 +1,148 @@
+//! The gateway's response body: a whole buffer, or the rest of a function's response stream.
+//!
+//! Every API route, MOCK, buffered function URL and error answers with a whole buffer
+//! ([`http_body_util::Full`], so hyper sends `Content-Length` as before and the hot path costs
+//! one match more). Only `RESPONSE_STREAM` function URLs whose function streamed use the
+//! streaming variant: its chunks go out as HTTP/1.1 chunks as the function writes them, and a
+//! function that fails in the middle of its stream makes the body end in an error, so hyper
+//! cuts the response short (no terminating chunk) and the client sees it incomplete.
+
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use gust_runtime::InvokeStream;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, SizeHint};
+
+/// Why a streamed response was cut short.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The function failed after it had started its response.
+    #[error("the function failed in the middle of its response stream: {0}")]
+    FunctionError(String),
+    /// The invocation ended without saying how.
+    #[error("the invocation ended without a result")]
+    Lost,
+}
+
+/// The body of every gateway response.
+#[derive(Debug)]
+pub struct ResponseBody(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Full(Full<Bytes>),
+    Stream(Box<Streamed>),
+}
+
+impl ResponseBody {
+    /// A whole body.
+    pub fn full(bytes: Bytes) -> ResponseBody {
+        ResponseBody(Inner::Full(Full::new(bytes)))
+    }
+
+    /// `first` (bytes already read from the stream, if any), then the rest of `stream`.
+    pub(crate) fn stream(first: Bytes, stream: InvokeStream, request_id: &str) -> ResponseBody {
+        ResponseBody(Inner::Stream(Box::new(Streamed {
+            first: (!first.is_empty()).then_some(first),
+            stream,
+            done: false,
+            request_id: request_id.to_string(),
+        })))
+    }
+}
+
+/// The rest of a function's response stream.
+struct Streamed {
+    first: Option<Bytes>,
+    /// Owned here, so what it holds (the concurrency share) is given back when the client
+    /// has read everything or gone away.
+    stream: InvokeStream,
+    done: bool,
+    request_id: String,
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streamed")
+            .field("done", &self.done)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Streamed {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if self.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.stream.chunks.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) if chunk.is_empty() => continue,
+                Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                Poll::Ready(None) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let end = match Pin::new(&mut self.stream.end).poll(cx) {
+            Poll::Ready(end) => end,
+            Poll::Pending => return Poll::Pending,
+        };
+        self.done = true;
+        match end {
+            Ok(end) => match end.function_error {
+                None => Poll::Ready(None),
+                Some(kind) => {
+                    tracing::warn!(request_id = %self.request_id, error = %kind, "function failed mid-stream; cutting the response short");
+                    Poll::Ready(Some(Err(StreamError::FunctionError(kind))))
+                }
+            },
+            Err(_) => {
+                tracing::warn!(request_id = %self.request_id, "invocation ended without a result; cutting the response short");
+                Poll::Ready(Some(Err(StreamError::Lost)))
+            }
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = StreamError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
+        match &mut self.get_mut().0 {
+            Inner::Full(full) => match Pin::new(full).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(Some(Err(never))) => match never {},
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            Inner::Stream(s) => s.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Full(full) => full.is_end_stream(),
+            Inner::Stream(s) => s.done && s.first.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Full(full) => full.size_hint(),
+            Inner::Stream(_) => SizeHint::default(),
+        }
+    }
+}
