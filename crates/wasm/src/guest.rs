@@ -2,6 +2,11 @@
 //! `incoming-handler.handle`, or a WAGI module's `_start` with the request in its environment
 //! and on stdin. The store, the instance and every byte of guest memory are dropped at the
 //! end; nothing survives to the next request.
+//!
+//! A component's response body is gathered whole, unless the caller asked for streaming and
+//! the body is still unfinished [`STREAM_AFTER`] after the head (or is past
+//! [`STREAM_ABOVE`] bytes): then the head goes to the caller at once and the body follows as
+//! the guest writes it, its end saying whether the guest finished or failed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +37,23 @@ pub(crate) struct RunInput {
     /// `argv[0]` of a WAGI module (its file name).
     pub program: String,
     pub max_response_bytes: usize,
+    /// Hand a response whose body is still unfinished [`STREAM_AFTER`] after its head (or
+    /// past [`STREAM_ABOVE`] bytes) over here, and stream the rest (components only; a WAGI
+    /// module's response is its whole stdout).
+    pub stream: Option<tokio::sync::oneshot::Sender<StreamStart>>,
+}
+
+/// How long a component's response body may stay unfinished before it is streamed.
+pub const STREAM_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+/// Body bytes gathered beyond which a response is streamed even before [`STREAM_AFTER`].
+pub const STREAM_ABOVE: usize = 256 * 1024;
+/// Chunks in flight between a streaming guest and its reader (back-pressure beyond).
+const STREAM_CHUNKS: usize = 16;
+
+/// A response that is being streamed: its head, and the rest of its body.
+pub(crate) struct StreamStart {
+    pub parts: http::response::Parts,
+    pub body: gust_runtime::BodyStream,
 }
 
 /// How the request ended.
@@ -48,6 +70,19 @@ pub(crate) enum Failure {
     Exit(i32),
     /// The guest's answer is not a valid response (none set, malformed CGI headers, too big).
     InvalidResponse(String),
+}
+
+impl Failure {
+    /// One line saying what happened (the end of a streamed body that did not finish).
+    pub(crate) fn summary(&self) -> String {
+        match self {
+            Failure::Timeout => "the function timed out".into(),
+            Failure::OutOfMemory(_) => "the function ran out of memory".into(),
+            Failure::Trap { message, .. } => format!("wasm trap: {message}"),
+            Failure::Exit(code) => format!("the module exited with status {code}"),
+            Failure::InvalidResponse(m) => m.clone(),
+        }
+    }
 }
 
 pub(crate) struct RunOutput {
@@ -132,6 +167,10 @@ pub(crate) async fn run_http(
         (result, summary)
     };
     let max = input.max_response_bytes;
+    let stream = input.stream;
+    // Where a streamed body's end is said, once the invocation's outcome is known.
+    let end_slot: EndSlot = Arc::default();
+    let end_in = end_slot.clone();
     let response = async move {
         let resp = match rx.await {
             Ok(Ok(resp)) => resp,
@@ -147,11 +186,14 @@ pub(crate) async fn run_http(
             }
         };
         let (parts, body) = resp.into_parts();
-        match Limited::new(body, max).collect().await {
-            Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
-            Err(e) => Err(Failure::InvalidResponse(format!(
-                "reading the response body failed: {e}"
-            ))),
+        match stream {
+            None => match Limited::new(body, max).collect().await {
+                Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
+                Err(e) => Err(Failure::InvalidResponse(format!(
+                    "reading the response body failed: {e}"
+                ))),
+            },
+            Some(start) => gather_or_stream(parts, body, max, start, &end_in).await,
         }
     };
     let joined = tokio::time::timeout_at(tokio::time::Instant::from_std(input.deadline), async {
@@ -159,6 +201,7 @@ pub(crate) async fn run_http(
     })
     .await;
     let Ok(((ran, summary), response)) = joined else {
+        end_stream(&end_slot, &Err(Failure::Timeout));
         let (log, log_dropped) = log.contents();
         return RunOutput {
             result: Err(Failure::Timeout),
@@ -174,6 +217,9 @@ pub(crate) async fn run_http(
         Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|x| x.0 == 0) => response,
         Err(e) => Err(classify(e, &summary)),
     };
+    // A streamed body is complete only if the guest also returned normally (a guest that
+    // fails leaves its body unfinished, which ends it like a finished one).
+    end_stream(&end_slot, &result);
     // A response already sent stands even if the guest failed afterwards only when it was
     // complete; a failure before or during the body is the invocation's failure.
     let (log, log_dropped) = log.contents();
@@ -183,6 +229,114 @@ pub(crate) async fn run_http(
         log_dropped,
         peak_memory: summary.peak,
         denied_hosts: summary.denied_hosts,
+    }
+}
+
+/// Where the end of a streamed body is said (empty unless the body is being streamed).
+type EndSlot = Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Result<(), String>>>>>;
+
+/// Tells a streamed body's reader how it ended: cleanly if `result` is a response.
+fn end_stream(slot: &EndSlot, result: &Result<http::Response<Bytes>, Failure>) {
+    let end = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(end) = end {
+        let _ = end.send(result.as_ref().map(|_| ()).map_err(Failure::summary));
+    }
+}
+
+/// Reads a component's response body: whole, if it is finished within [`STREAM_AFTER`] and
+/// [`STREAM_ABOVE`] bytes; otherwise the head and the bytes so far go to `start` and the
+/// rest follows as the guest writes it; the stream's end goes into `end_slot`, for the
+/// caller to send when the invocation's outcome is known. A streamed response's result here
+/// has an empty body (the bytes went to the reader).
+async fn gather_or_stream<B>(
+    parts: http::response::Parts,
+    body: B,
+    max: usize,
+    start: tokio::sync::oneshot::Sender<StreamStart>,
+    end_slot: &EndSlot,
+) -> Result<http::Response<Bytes>, Failure>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut body = body;
+    let mut gathered: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    let read_failed = |e: &dyn std::fmt::Display| {
+        Failure::InvalidResponse(format!("reading the response body failed: {e}"))
+    };
+    let too_big =
+        || Failure::InvalidResponse(format!("the response body is larger than {max} bytes"));
+    let linger = tokio::time::sleep(STREAM_AFTER);
+    tokio::pin!(linger);
+    while total <= STREAM_ABOVE {
+        tokio::select! {
+            biased;
+            frame = body.frame() => match frame {
+                None => {
+                    let whole = match gathered.len() {
+                        0 => Bytes::new(),
+                        1 => gathered.pop().unwrap_or_default(),
+                        _ => Bytes::from(gathered.concat()),
+                    };
+                    return Ok(http::Response::from_parts(parts, whole));
+                }
+                Some(Err(e)) => return Err(read_failed(&e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        total += data.len();
+                        if total > max {
+                            return Err(too_big());
+                        }
+                        gathered.push(data);
+                    }
+                }
+            },
+            () = &mut linger => break,
+        }
+    }
+    // Still being written: hand the head and the bytes so far over, then forward the rest.
+    let (tx, chunks) = tokio::sync::mpsc::channel(STREAM_CHUNKS);
+    let (end_tx, end) = tokio::sync::oneshot::channel();
+    *end_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_tx);
+    let head = http::Response::from_parts(parts.clone(), Bytes::new());
+    let so_far = Bytes::from(gathered.concat());
+    if !so_far.is_empty() {
+        // Cannot fail: the channel is new and has room.
+        let _ = tx.try_send(so_far);
+    }
+    let body_stream = gust_runtime::BodyStream {
+        chunks,
+        end,
+        hold: None,
+    };
+    // A reader that is gone does not stop the guest: the rest is read and dropped.
+    let mut reader = start
+        .send(StreamStart {
+            parts,
+            body: body_stream,
+        })
+        .is_ok()
+        .then_some(tx);
+    loop {
+        match body.frame().await {
+            None => return Ok(head),
+            Some(Err(e)) => return Err(read_failed(&e)),
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                total += data.len();
+                if total > max {
+                    return Err(too_big());
+                }
+                if let Some(tx) = &reader {
+                    if tx.send(data).await.is_err() {
+                        reader = None;
+                    }
+                }
+            }
+        }
     }
 }
 

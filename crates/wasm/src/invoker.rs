@@ -20,7 +20,10 @@
 //!
 //! An invocation runs in its caller's task, and moves to a task of its own if the caller
 //! goes away first, so a caller that goes away does not cut it short;
-//! `shutdown` waits for the running ones (each ends by its deadline at the latest).
+//! `shutdown` waits for the running ones (each ends by its deadline at the latest). The
+//! gateway's raw HTTP requests can stream ([`WasmInvoker::handle_http_stream`]): the caller
+//! gets the head while the guest is still writing its body, and the rest of the invocation
+//! moves to its own task the same way.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,7 +38,8 @@ use gust_runtime::report::{
     end_line, error_body, report_line, rfc3339_now, start_line, timeout_message,
 };
 use gust_runtime::{
-    tail_text, InvokeError, InvokeRequest, InvokeResponse, Invoker, GLOBAL_LIMIT, RESERVED_LIMIT,
+    tail_text, HttpBody, InvokeError, InvokeRequest, InvokeResponse, Invoker, GLOBAL_LIMIT,
+    RESERVED_LIMIT,
 };
 use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
@@ -324,30 +328,55 @@ impl WasmInvoker {
         function: Arc<FunctionRecord>,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError> {
-        let request_id = gust_model::new_request_id();
-        let inner = self.inner.clone();
-        let job = Job {
-            function,
-            request_id,
-            request,
-            tail_log: false,
-            max_response_bytes: MAX_HTTP_RESPONSE,
-        };
-        let done = run_job(inner, job).await?;
-        Ok(match done.outcome {
+        let job = Job::raw(function, request, None);
+        let done = run_job(self.inner.clone(), job).await?;
+        Ok(done.outcome.into_http())
+    }
+
+    /// Like [`WasmInvoker::handle_http`], but a component still writing its body
+    /// [`guest::STREAM_AFTER`] after sending its head (or past [`guest::STREAM_ABOVE`]
+    /// bytes) has the rest streamed as it writes it; a failure after that cuts the body.
+    pub async fn handle_http_stream(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<HttpBody>, InvokeError> {
+        let (start_tx, start_rx) = tokio::sync::oneshot::channel();
+        let job = Job::raw(function, request, Some(start_tx));
+        let mut running = start_job(self.inner.clone(), job)?;
+        tokio::select! {
+            biased;
+            done = &mut running => {
+                let done = done.map_err(|e| InvokeError::Internal(format!("invocation failed: {e}")))?;
+                Ok(done.outcome.into_http().map(HttpBody::Full))
+            }
+            Ok(start) = start_rx => {
+                // Dropping the invocation moves the rest of it (the guest writing its body
+                // into the stream, its logs) to a task of its own.
+                drop(running);
+                Ok(http::Response::from_parts(start.parts, HttpBody::Stream(start.body)))
+            }
+        }
+    }
+}
+
+impl Outcome {
+    /// The answer to a raw HTTP request: the guest's response, or `502` (`504` for a
+    /// timeout) with Lambda's error document and `x-amz-function-error: Unhandled`.
+    fn into_http(self) -> http::Response<Bytes> {
+        match self {
             Outcome::Response(resp) => resp,
             Outcome::Error {
                 error_type,
                 payload,
             } => {
                 let status = if error_type == "Sandbox.Timedout" {
-                    504
+                    http::StatusCode::GATEWAY_TIMEOUT
                 } else {
-                    502
+                    http::StatusCode::BAD_GATEWAY
                 };
                 let mut resp = http::Response::new(payload);
-                *resp.status_mut() =
-                    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+                *resp.status_mut() = status;
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),
@@ -358,7 +387,7 @@ impl WasmInvoker {
                 );
                 resp
             }
-        })
+        }
     }
 }
 
@@ -373,6 +402,14 @@ impl gust_runtime::HttpHandler for WasmInvoker {
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError> {
         WasmInvoker::handle_http(self, function, request).await
+    }
+
+    async fn handle_http_stream(
+        &self,
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<HttpBody>, InvokeError> {
+        WasmInvoker::handle_http_stream(self, function, request).await
     }
 }
 
@@ -394,6 +431,7 @@ impl Invoker for WasmInvoker {
             request,
             tail_log: req.tail_log,
             max_response_bytes: limits::MAX_SYNC_PAYLOAD,
+            stream: None,
         };
         let done = run_job(self.inner.clone(), job).await?;
         let (payload, function_error) = match done.outcome {
@@ -483,6 +521,27 @@ struct Job {
     request: http::Request<Bytes>,
     tail_log: bool,
     max_response_bytes: usize,
+    /// Where a raw HTTP response still being written is handed over (see
+    /// [`WasmInvoker::handle_http_stream`]).
+    stream: Option<tokio::sync::oneshot::Sender<guest::StreamStart>>,
+}
+
+impl Job {
+    /// A raw HTTP request from the gateway, with a fresh request id.
+    fn raw(
+        function: Arc<FunctionRecord>,
+        request: http::Request<Bytes>,
+        stream: Option<tokio::sync::oneshot::Sender<guest::StreamStart>>,
+    ) -> Job {
+        Job {
+            function,
+            request_id: gust_model::new_request_id(),
+            request,
+            tail_log: false,
+            max_response_bytes: MAX_HTTP_RESPONSE,
+            stream,
+        }
+    }
 }
 
 enum Outcome {
@@ -501,15 +560,20 @@ struct Done {
 /// another worker thread per invocation). If the caller goes away before the end, the rest
 /// of the job moves to a task of its own ([`Detached`]).
 async fn run_job(inner: Arc<Inner>, job: Job) -> Result<Done, InvokeError> {
+    start_job(inner, job)?
+        .await
+        .map_err(|e| InvokeError::Internal(format!("invocation failed: {e}")))
+}
+
+/// Takes a slot and returns the job, to be polled by the caller (see [`run_job`]).
+fn start_job(inner: Arc<Inner>, job: Job) -> Result<Detached, InvokeError> {
     let slot = inner.acquire(&job.function)?;
     let fut = Box::pin(async move {
         let done = inner.execute(job).await;
         drop(slot);
         done
     });
-    Detached { fut: Some(fut) }
-        .await
-        .map_err(|e| InvokeError::Internal(format!("invocation failed: {e}")))
+    Ok(Detached { fut: Some(fut) })
 }
 
 /// An invocation polled by its caller that finishes on its own if the caller drops it:
@@ -690,6 +754,7 @@ impl Inner {
                     deadline,
                     program: program_name(&job.function),
                     max_response_bytes: job.max_response_bytes,
+                    stream: job.stream,
                 };
                 let running = self.ticker.running();
                 let out: RunOutput = match &loaded.prepared {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gust_model::{FunctionConfig, FunctionRecord};
-use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, Invoker};
+use gust_runtime::{HttpBody, InvokeError, InvokeRequest, InvokeResponse, Invoker};
 use gust_store::{CodeStore, LogStore, SqliteStore, StoreOptions};
 use gust_wasm::{WasmConfig, WasmInvoker};
 use serde_json::Value;
-use support::guests;
+use support::guests::{self, StreamEnd};
 
 struct Harness {
     dir: tempfile::TempDir,
@@ -718,4 +718,169 @@ fn committed_guests_are_current() {
             );
         }
     }
+}
+
+/// `GET http://fn.local/`.
+fn get() -> http::Request<Bytes> {
+    http::Request::get("http://fn.local/")
+        .body(Bytes::new())
+        .expect("request")
+}
+
+/// The next piece of a streamed body: `Some(Ok(bytes))`, `None` at a clean end, or the cut.
+async fn next_piece(body: &mut HttpBody) -> Option<Result<Bytes, String>> {
+    use http_body_util::BodyExt as _;
+    match body.frame().await? {
+        Ok(frame) => Some(Ok(frame.into_data().unwrap_or_default())),
+        Err(cut) => Some(Err(cut.0)),
+    }
+}
+
+#[tokio::test]
+async fn a_body_still_being_written_is_streamed_as_the_guest_writes_it() {
+    let h = Harness::new();
+    let f = h
+        .deploy(
+            "slow",
+            &guests::stream_slowly(400, StreamEnd::Finish),
+            |_| {},
+        )
+        .await;
+    let t0 = Instant::now();
+    let resp = h
+        .invoker
+        .handle_http_stream(f.clone(), get())
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    assert!(matches!(body, HttpBody::Stream(_)), "{body:?}");
+    assert_eq!(
+        next_piece(&mut body).await,
+        Some(Ok(Bytes::from_static(b"first\n")))
+    );
+    // The head and the first chunk came while the guest was still pausing.
+    assert!(
+        t0.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        next_piece(&mut body).await,
+        Some(Ok(Bytes::from_static(b"second\n")))
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(next_piece(&mut body).await, None, "a clean end");
+    let logs = h.logs("slow").await;
+    assert!(logs.iter().any(|l| l.starts_with("REPORT ")), "{logs:?}");
+    // The buffered path still answers the whole body at once.
+    let whole = h.invoker.handle_http(f, get()).await.expect("response");
+    assert_eq!(&whole.body()[..], b"first\nsecond\n");
+}
+
+#[tokio::test]
+async fn a_quick_response_is_not_streamed() {
+    let h = Harness::new();
+    let f = h.deploy("quick", &guests::hello(), |_| {}).await;
+    let resp = h
+        .invoker
+        .handle_http_stream(f, get())
+        .await
+        .expect("response");
+    assert!(
+        matches!(resp.body(), HttpBody::Full(b) if &b[..] == b"\"hello from wasm\""),
+        "{:?}",
+        resp.body()
+    );
+    // A failure before the head is the same 502 as on the buffered path.
+    let t = h.deploy("quicktrap", &guests::trap(), |_| {}).await;
+    let resp = h
+        .invoker
+        .handle_http_stream(t, get())
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()["x-amz-function-error"], "Unhandled");
+}
+
+#[tokio::test]
+async fn a_guest_that_fails_mid_stream_cuts_the_body_short() {
+    let h = Harness::new();
+    let trap = h
+        .deploy(
+            "midtrap",
+            &guests::stream_slowly(100, StreamEnd::Trap),
+            |_| {},
+        )
+        .await;
+    let hang = h
+        .deploy(
+            "midhang",
+            &guests::stream_slowly(100, StreamEnd::Hang),
+            |r| {
+                r.config.timeout = 1;
+            },
+        )
+        .await;
+    for (f, why) in [(trap, "wasm trap"), (hang, "timed out")] {
+        let resp = h
+            .invoker
+            .handle_http_stream(f.clone(), get())
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), 200, "the head was sent before the failure");
+        let mut body = resp.into_body();
+        assert_eq!(
+            next_piece(&mut body).await,
+            Some(Ok(Bytes::from_static(b"first\n")))
+        );
+        let cut = next_piece(&mut body).await;
+        assert!(
+            matches!(&cut, Some(Err(m)) if m.contains(why)),
+            "{}: {cut:?}",
+            f.config.name
+        );
+        let logs = h.logs(&f.config.name).await;
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("Status: error") || l.contains("timed out")),
+            "{logs:?}"
+        );
+    }
+    // The slots were given back.
+    assert_eq!(h.invoker.stats().busy, 0);
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_does_not_stop_the_guest() {
+    let h = Harness::new();
+    let f = h
+        .deploy(
+            "gone",
+            &guests::stream_slowly(200, StreamEnd::Finish),
+            |_| {},
+        )
+        .await;
+    let resp = h
+        .invoker
+        .handle_http_stream(f, get())
+        .await
+        .expect("response");
+    drop(resp);
+    // The guest still finishes, is logged, and gives its slot back.
+    let t0 = Instant::now();
+    while !h
+        .logs("gone")
+        .await
+        .iter()
+        .any(|l| l.starts_with("REPORT "))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no REPORT line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.invoker.stats().busy, 0);
 }

@@ -177,6 +177,55 @@ pub fn spin() -> Vec<u8> {
     component("", "(loop $forever (br $forever))")
 }
 
+/// How [`stream_slowly`] ends after its pause.
+#[derive(Clone, Copy, Debug)]
+pub enum StreamEnd {
+    /// Writes `second\n` and finishes the body.
+    Finish,
+    /// Traps with `unreachable`, its body unfinished.
+    Trap,
+    /// Pauses for an hour (past any timeout).
+    Hang,
+}
+
+/// Sends its head and `first\n` at once, pauses `pause_ms` (blocking on a
+/// `wasi:clocks` pollable, as a guest waiting for data would), then ends as `end` says.
+pub fn stream_slowly(pause_ms: u64, end: StreamEnd) -> Vec<u8> {
+    let ending = match end {
+        StreamEnd::Finish => {
+            "(call $write (local.get $s) (i32.const 2056) (i32.const 7) (i32.const 16))
+             (call $drop_out (local.get $s))
+             (call $body_finish (local.get $body) (i32.const 0) (i32.const 0) (i32.const 16))"
+        }
+        StreamEnd::Trap => "unreachable",
+        StreamEnd::Hang => "(call $nap (i64.const 3600000000000))",
+    };
+    component(
+        r#"(import "wasi:clocks/monotonic-clock@0.2.12" "subscribe-duration" (func $subscribe (param i64) (result i32)))
+           (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
+           (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_poll (param i32)))
+           (data (i32.const 2048) "first\n") (data (i32.const 2056) "second\n")
+           (func $nap (param $ns i64) (local $p i32)
+             (local.set $p (call $subscribe (local.get $ns)))
+             (call $block (local.get $p))
+             (call $drop_poll (local.get $p)))"#,
+        &format!(
+            "(local $resp i32) (local $body i32) (local $s i32)
+             (local.set $resp (call $resp_new (call $fields_new)))
+             (call $resp_body (local.get $resp) (i32.const 16))
+             (local.set $body (i32.load (i32.const 20)))
+             (call $outparam_set (local.get $out) (i32.const 0) (local.get $resp)
+                                 (i32.const 0) (i64.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+             (call $body_write (local.get $body) (i32.const 16))
+             (local.set $s (i32.load (i32.const 20)))
+             (call $write (local.get $s) (i32.const 2048) (i32.const 6) (i32.const 16))
+             (call $nap (i64.const {pause_ns}))
+             {ending}",
+            pause_ns = pause_ms * 1_000_000
+        ),
+    )
+}
+
 /// Traps with `unreachable`.
 pub fn trap() -> Vec<u8> {
     component("", "unreachable")
