@@ -334,7 +334,7 @@ impl WasmInvoker {
     }
 
     /// Like [`WasmInvoker::handle_http`], but a component still writing its body
-    /// [`guest::STREAM_AFTER`] after sending its head (or past [`guest::STREAM_ABOVE`]
+    /// `STREAM_AFTER` (20 ms) after sending its head (or past `STREAM_ABOVE` (256 KB)
     /// bytes) has the rest streamed as it writes it; a failure after that cuts the body.
     pub async fn handle_http_stream(
         &self,
