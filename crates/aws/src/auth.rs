@@ -132,12 +132,13 @@ pub fn protocol_of_request(parts: &http::request::Parts, body: &[u8]) -> Protoco
 /// Whether the request is for S3 and its body is outside its signature, so the body streams
 /// through unbuffered (S3 objects may be far larger than [`MAX_BODY`]).
 fn unsigned_s3_body(parts: &http::request::Parts) -> bool {
-    scope_service(parts).as_deref() == Some("s3")
-        && parts
-            .headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-"))
+    // The header first: it is cheap, and absent from most requests.
+    parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == UNSIGNED_PAYLOAD || v.starts_with("STREAMING-"))
+        && scope_service(parts).as_deref() == Some("s3")
 }
 
 fn too_large(protocol: Protocol) -> AwsError {
@@ -164,52 +165,89 @@ pub async fn sigv4_middleware(
     next: Next,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let request_id = match parts.extensions.get::<RequestId>() {
+    let request_id = ensure_request_id(&mut parts);
+    let now = time::OffsetDateTime::now_utc();
+    let (body, identity) = if unsigned_s3_body(&parts) {
+        let identity = match sigv4::verify(&parts, &[], now, lookup.as_ref()) {
+            Ok(identity) => identity,
+            Err(e) => return reject(e, &request_id),
+        };
+        if let Err(e) = check_service(&parts, &identity, &request_id) {
+            return reject(e, &request_id);
+        }
+        (body, identity)
+    } else {
+        match verify_buffered(lookup.as_ref(), &parts, body, &request_id).await {
+            Ok((bytes, identity)) => (Body::from(bytes), identity),
+            Err(resp) => return resp,
+        }
+    };
+    parts.extensions.insert(identity);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The request's [`RequestId`] extension, inserted first if an earlier layer did not.
+pub fn ensure_request_id(parts: &mut http::request::Parts) -> RequestId {
+    match parts.extensions.get::<RequestId>() {
         Some(id) => id.clone(),
         None => {
             let id = RequestId(crate::request_id());
             parts.extensions.insert(id.clone());
             id
         }
-    };
-    let now = time::OffsetDateTime::now_utc();
+    }
+}
 
-    let (body, identity) = if unsigned_s3_body(&parts) {
-        match sigv4::verify(&parts, &[], now, lookup.as_ref()) {
-            Ok(identity) => (body, identity),
-            Err(e) => return reject(e, &request_id),
+/// What [`sigv4_middleware`] does for a request whose body is part of its signature, for a
+/// caller that dispatches requests itself (the control endpoint's `X-Amz-Target` fast path):
+/// buffers the body (at most [`MAX_BODY`]), verifies the signature and that its scope names
+/// the service the request is addressed to ([`expected_service`]). The error is the response
+/// to send, in the request's protocol and with `request_id`.
+pub async fn verify_buffered(
+    lookup: &dyn CredentialLookup,
+    parts: &http::request::Parts,
+    body: Body,
+    request_id: &RequestId,
+) -> Result<(bytes::Bytes, sigv4::Identity), Response> {
+    let now = time::OffsetDateTime::now_utc();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(reject(too_large(protocol_of(parts)), request_id));
+    }
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(reject(too_large(protocol_of(parts)), request_id));
         }
-    } else {
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY as u64) {
-            return reject(too_large(protocol_of(&parts)), &request_id);
-        }
-        let bytes = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return reject(too_large(protocol_of(&parts)), &request_id);
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "reading request body failed");
-                let err =
-                    AwsError::new(400, "IncompleteBody", "The request body could not be read.")
-                        .with_protocol(protocol_of(&parts));
-                return reject(err, &request_id);
-            }
-        };
-        match sigv4::verify(&parts, &bytes, now, lookup.as_ref()) {
-            Ok(identity) => (Body::from(bytes), identity),
-            Err(mut e) => {
-                e.protocol = protocol_of_request(&parts, &bytes);
-                return reject(e, &request_id);
-            }
+        Err(e) => {
+            tracing::debug!(error = %e, "reading request body failed");
+            let err = AwsError::new(400, "IncompleteBody", "The request body could not be read.")
+                .with_protocol(protocol_of(parts));
+            return Err(reject(err, request_id));
         }
     };
-    if let Some(expected) = expected_service(&parts) {
+    let identity = match sigv4::verify(parts, &bytes, now, lookup) {
+        Ok(identity) => identity,
+        Err(mut e) => {
+            e.protocol = protocol_of_request(parts, &bytes);
+            return Err(reject(e, request_id));
+        }
+    };
+    check_service(parts, &identity, request_id).map_err(|e| reject(e, request_id))?;
+    Ok((bytes, identity))
+}
+
+/// Rejects a signature scoped to another service than the one the request is addressed to.
+fn check_service(
+    parts: &http::request::Parts,
+    identity: &sigv4::Identity,
+    request_id: &RequestId,
+) -> Result<(), AwsError> {
+    if let Some(expected) = expected_service(parts) {
         if identity.service != expected {
             let err = AwsError::new(
                 403,
@@ -220,9 +258,9 @@ pub async fn sigv4_middleware(
             .with_protocol(if expected == "lambda" {
                 Protocol::RestJson
             } else {
-                protocol_of(&parts)
+                protocol_of(parts)
             });
-            return reject(err, &request_id);
+            return Err(err);
         }
     }
     tracing::trace!(
@@ -231,8 +269,7 @@ pub async fn sigv4_middleware(
         request_id = %request_id.0,
         "sigv4 verified"
     );
-    parts.extensions.insert(identity);
-    next.run(Request::from_parts(parts, body)).await
+    Ok(())
 }
 
 /// The signing name of the service a request is addressed to, where its shape tells: JSON

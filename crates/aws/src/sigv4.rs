@@ -134,9 +134,49 @@ fn hex_lower(bytes: &[u8]) -> String {
     out
 }
 
+/// Lowercase hex of a 32-byte digest, on the stack.
+fn hex32(bytes: &[u8]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, &b) in bytes.iter().take(32).enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+    }
+    out
+}
+
+/// The text of a [`hex32`] (hex digits are ASCII).
+fn hex_str(hex: &[u8; 64]) -> &str {
+    std::str::from_utf8(hex).unwrap_or_default()
+}
+
 /// Hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex_lower(&Sha256::digest(data))
+}
+
+/// Where canonical text goes: a `String` (to show it) or straight into a hasher (to sign it,
+/// without building the string first).
+trait Sink {
+    fn put(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, s: &str) {
+        self.update(s.as_bytes());
+    }
+}
+
+impl Sink for Hmac<Sha256> {
+    fn put(&mut self, s: &str) {
+        self.update(s.as_bytes());
+    }
 }
 
 fn hmac_sha256(key: &[u8], data: &[u8]) -> Hmac<Sha256> {
@@ -244,6 +284,19 @@ pub fn normalize_path(path: &str) -> String {
 /// The canonical URI of `path` (as sent on the wire) for `service`: normalized and encoded
 /// again for every service but `s3`, which signs the path as sent.
 pub fn canonical_uri(path: &str, service: &str) -> String {
+    canonical_uri_cow(path, service).into_owned()
+}
+
+/// [`canonical_uri`], borrowing `path` when it is already canonical (the root path every
+/// JSON-protocol request is sent to).
+fn canonical_uri_cow<'a>(path: &'a str, service: &str) -> Cow<'a, str> {
+    if path == "/" {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(canonical_uri_slow(path, service))
+}
+
+fn canonical_uri_slow(path: &str, service: &str) -> String {
     if service == "s3" {
         if path.is_empty() {
             "/".to_owned()
@@ -284,14 +337,14 @@ fn canonical_query_filtered(query: &str, skip_signature: bool) -> String {
 }
 
 /// Appends a header value trimmed with inner whitespace runs collapsed to one space.
-fn push_trimmed(out: &mut String, value: &[u8]) {
+fn push_trimmed(out: &mut impl Sink, value: &[u8]) {
     let text = String::from_utf8_lossy(value);
     let mut words = text.split_whitespace();
     if let Some(first) = words.next() {
-        out.push_str(first);
+        out.put(first);
         for w in words {
-            out.push(' ');
-            out.push_str(w);
+            out.put(" ");
+            out.put(w);
         }
     }
 }
@@ -307,34 +360,76 @@ pub fn canonical_request(
     payload_hash: &str,
 ) -> String {
     let mut s = String::with_capacity(256);
-    s.push_str(method);
-    s.push('\n');
-    s.push_str(canonical_uri);
-    s.push('\n');
-    s.push_str(canonical_query);
-    s.push('\n');
+    write_canonical_request(
+        &mut s,
+        method,
+        canonical_uri,
+        canonical_query,
+        headers,
+        signed_headers,
+        payload_hash,
+    );
+    s
+}
+
+/// The SHA-256 of [`canonical_request`], hashed as it is written.
+fn canonical_request_hash(
+    method: &str,
+    canonical_uri: &str,
+    canonical_query: &str,
+    headers: &HeaderMap,
+    signed_headers: &[impl AsRef<str>],
+    payload_hash: &str,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    write_canonical_request(
+        &mut h,
+        method,
+        canonical_uri,
+        canonical_query,
+        headers,
+        signed_headers,
+        payload_hash,
+    );
+    h.finalize().into()
+}
+
+fn write_canonical_request(
+    s: &mut impl Sink,
+    method: &str,
+    canonical_uri: &str,
+    canonical_query: &str,
+    headers: &HeaderMap,
+    signed_headers: &[impl AsRef<str>],
+    payload_hash: &str,
+) {
+    s.put(method);
+    s.put("\n");
+    s.put(canonical_uri);
+    s.put("\n");
+    s.put(canonical_query);
+    s.put("\n");
     for name in signed_headers {
         let name = name.as_ref();
-        s.push_str(name);
-        s.push(':');
+        s.put(name);
+        s.put(":");
         for (i, v) in headers.get_all(name).iter().enumerate() {
             if i > 0 {
-                s.push(',');
+                s.put(",");
             }
-            push_trimmed(&mut s, v.as_bytes());
+            push_trimmed(s, v.as_bytes());
         }
-        s.push('\n');
+        s.put("\n");
     }
-    s.push('\n');
+    s.put("\n");
     for (i, name) in signed_headers.iter().enumerate() {
         if i > 0 {
-            s.push(';');
+            s.put(";");
         }
-        s.push_str(name.as_ref());
+        s.put(name.as_ref());
     }
-    s.push('\n');
-    s.push_str(payload_hash);
-    s
+    s.put("\n");
+    s.put(payload_hash);
 }
 
 /// `<date>/<region>/<service>/aws4_request`.
@@ -419,6 +514,35 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     )
 }
 
+/// The signature (hex, on the stack) of the string to sign for a canonical request hash,
+/// written straight into the HMAC: `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex hash>`,
+/// the scope being `<date>/<region>/<service>/aws4_request`.
+fn signature_of(
+    signing_key: &[u8; 32],
+    amz_date: &str,
+    date: &str,
+    region: &str,
+    service: &str,
+    creq_hash: &[u8; 32],
+) -> [u8; 64] {
+    let mut mac = hmac_sha256(signing_key, ALGORITHM.as_bytes());
+    for part in [
+        "\n",
+        amz_date,
+        "\n",
+        date,
+        "/",
+        region,
+        "/",
+        service,
+        "/aws4_request\n",
+    ] {
+        mac.put(part);
+    }
+    mac.update(&hex32(creq_hash));
+    hex32(&mac.finalize().into_bytes())
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -471,49 +595,72 @@ pub fn sign_headers(
     if let Ok(v) = HeaderValue::from_str(&amz_date) {
         headers.insert("x-amz-date", v);
     }
+    let payload_hex;
     let payload_hash = match headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok())
     {
-        Some(v) => v.to_owned(),
+        Some(v) => Cow::Owned(v.to_owned()),
         None => {
-            let h = sha256_hex(body);
-            if let Ok(v) = HeaderValue::from_str(&h) {
+            payload_hex = hex32(&Sha256::digest(body));
+            if let Ok(v) = HeaderValue::from_bytes(&payload_hex) {
                 headers.insert("x-amz-content-sha256", v);
             }
-            h
+            Cow::Borrowed(hex_str(&payload_hex))
         }
     };
-    let mut signed: Vec<String> = headers
+    let mut signed: Vec<&str> = headers
         .keys()
         .map(|k| k.as_str())
         .filter(|k| *k == "host" || *k == "content-type" || k.starts_with("x-amz-"))
-        .map(str::to_owned)
         .collect();
-    signed.sort();
+    signed.sort_unstable();
     signed.dedup();
-    let creq = canonical_request(
+    let creq_hash = canonical_request_hash(
         method.as_str(),
-        &canonical_uri(uri.path(), params.service),
+        &canonical_uri_cow(uri.path(), params.service),
         &canonical_query(uri.query().unwrap_or("")),
         headers,
         &signed,
         &payload_hash,
     );
-    let scope = credential_scope(date, params.region, params.service);
-    let sts = string_to_sign(&amz_date, &scope, &creq);
     let key = signing_key(
         &creds.secret_access_key,
         date,
         params.region,
         params.service,
     );
-    let authz = format!(
-        "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={}",
-        creds.access_key_id,
-        signed.join(";"),
-        signature(&key, &sts)
+    let sig = signature_of(
+        &key,
+        &amz_date,
+        date,
+        params.region,
+        params.service,
+        &creq_hash,
     );
+    let mut authz = String::with_capacity(256);
+    for part in [
+        ALGORITHM,
+        " Credential=",
+        &creds.access_key_id,
+        "/",
+        date,
+        "/",
+        params.region,
+        "/",
+        params.service,
+        "/aws4_request, SignedHeaders=",
+    ] {
+        authz.push_str(part);
+    }
+    for (i, name) in signed.iter().enumerate() {
+        if i > 0 {
+            authz.push(';');
+        }
+        authz.push_str(name);
+    }
+    authz.push_str(", Signature=");
+    authz.push_str(hex_str(&sig));
     if let Ok(v) = HeaderValue::from_str(&authz) {
         headers.insert(header::AUTHORIZATION, v);
     }
@@ -694,21 +841,30 @@ struct Claim<'a> {
     signed_headers: Vec<Cow<'a, str>>,
     signature: &'a str,
     /// The request time as sent (`YYYYMMDDTHHMMSSZ` form for the string to sign).
-    amz_date: String,
+    amz_date: Cow<'a, str>,
     time: OffsetDateTime,
     expires: Option<u64>,
 }
 
 /// Splits `AKID/date/region/service/aws4_request`.
 fn parse_credential(cred: &str) -> Result<(&str, &str, &str, &str), VerifyError> {
-    let parts: Vec<&str> = cred.rsplitn(5, '/').collect();
-    if parts.len() != 5 || parts[4].is_empty() {
+    let mut parts = cred.rsplitn(5, '/');
+    let (Some(terminator), Some(service), Some(region), Some(date), Some(akid)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(VerifyError::Incomplete(format!(
+            "Credential should be of the form AccessKeyId/YYYYMMDD/Region/Service/aws4_request, not '{cred}'."
+        )));
+    };
+    if akid.is_empty() {
         return Err(VerifyError::Incomplete(format!(
             "Credential should be of the form AccessKeyId/YYYYMMDD/Region/Service/aws4_request, not '{cred}'."
         )));
     }
-    let (terminator, service, region, date, akid) =
-        (parts[0], parts[1], parts[2], parts[3], parts[4]);
     if terminator != "aws4_request" {
         return Err(VerifyError::Incomplete(format!(
             "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
@@ -770,7 +926,7 @@ fn is_presigned_query(params: &HashMap<String, String>) -> bool {
         .any(|k| params.contains_key(*k))
 }
 
-fn claim_from_header<'a>(authz: &'a str, headers: &HeaderMap) -> Result<Claim<'a>, VerifyError> {
+fn claim_from_header<'a>(authz: &'a str, headers: &'a HeaderMap) -> Result<Claim<'a>, VerifyError> {
     let authz = authz.trim();
     let (algorithm, rest) = authz.split_once(' ').unwrap_or((authz, ""));
     if algorithm != ALGORITHM {
@@ -827,12 +983,19 @@ fn claim_from_header<'a>(authz: &'a str, headers: &HeaderMap) -> Result<Claim<'a
         .to_str()
         .map_err(|_| bad_date("<binary>"))?
         .trim();
-    let time = if is_amz {
-        parse_amz_date(date_str).ok_or_else(|| bad_date(date_str))?
-    } else {
-        PrimitiveDateTime::parse(date_str, HTTP_DATE)
-            .map(PrimitiveDateTime::assume_utc)
-            .map_err(|_| bad_date(date_str))?
+    // The plain form every SDK sends is already what the string to sign needs.
+    let (time, amz_date) = match parse_amz_date_fast(date_str).filter(|_| is_amz) {
+        Some(time) => (time, Cow::Borrowed(date_str)),
+        None => {
+            let time = if is_amz {
+                parse_amz_date(date_str).ok_or_else(|| bad_date(date_str))?
+            } else {
+                PrimitiveDateTime::parse(date_str, HTTP_DATE)
+                    .map(PrimitiveDateTime::assume_utc)
+                    .map_err(|_| bad_date(date_str))?
+            };
+            (time, Cow::Owned(format_amz_date(time)))
+        }
     };
     Ok(Claim {
         presigned: false,
@@ -842,7 +1005,7 @@ fn claim_from_header<'a>(authz: &'a str, headers: &HeaderMap) -> Result<Claim<'a
         service,
         signed_headers: parse_signed_headers(signed),
         signature: sig,
-        amz_date: format_amz_date(time),
+        amz_date,
         time,
         expires: None,
     })
@@ -898,7 +1061,7 @@ fn claim_from_query(params: &HashMap<String, String>) -> Result<Claim<'_>, Verif
         service,
         signed_headers: parse_signed_headers(signed),
         signature,
-        amz_date: date.to_owned(),
+        amz_date: Cow::Borrowed(date),
         time,
         expires: Some(expires),
     })
@@ -1016,21 +1179,26 @@ fn verify_inner(
     }
     check_time(&claim, now).map_err(fail)?;
 
-    let payload_hash = match parts
+    let body_hex;
+    let payload_hash: &str = match parts
         .headers
         .get("x-amz-content-sha256")
         .map(|v| v.to_str().unwrap_or_default().trim())
     {
-        Some(h) if h == UNSIGNED_PAYLOAD => h.to_owned(),
-        Some(h) if s3 && h.starts_with("STREAMING-") => h.to_owned(),
+        Some(h) if h == UNSIGNED_PAYLOAD => h,
+        Some(h) if s3 && h.starts_with("STREAMING-") => h,
         Some(h) => {
-            if !h.eq_ignore_ascii_case(&sha256_hex(body)) {
+            body_hex = hex32(&Sha256::digest(body));
+            if !h.eq_ignore_ascii_case(hex_str(&body_hex)) {
                 return Err(fail(VerifyError::ContentSha256Mismatch));
             }
-            h.to_owned()
+            h
         }
-        None if claim.presigned && s3 => UNSIGNED_PAYLOAD.to_owned(),
-        None => sha256_hex(body),
+        None if claim.presigned && s3 => UNSIGNED_PAYLOAD,
+        None => {
+            body_hex = hex32(&Sha256::digest(body));
+            hex_str(&body_hex)
+        }
     };
 
     // HTTP/2 requests carry the host in the URI, not a header.
@@ -1048,22 +1216,36 @@ fn verify_inner(
             headers = &owned_headers;
         }
     }
-    let creq = canonical_request(
+    let canonical_uri = canonical_uri_cow(parts.uri.path(), claim.service);
+    let canonical_query = canonical_query_filtered(query, claim.presigned);
+    let creq_hash = canonical_request_hash(
         parts.method.as_str(),
-        &canonical_uri(parts.uri.path(), claim.service),
-        &canonical_query_filtered(query, claim.presigned),
+        &canonical_uri,
+        &canonical_query,
         headers,
         &claim.signed_headers,
-        &payload_hash,
+        payload_hash,
     );
-    let scope = credential_scope(claim.scope_date, claim.region, claim.service);
-    let sts = string_to_sign(&claim.amz_date, &scope, &creq);
     let key = signing_key(&secret, claim.scope_date, claim.region, claim.service);
-    let expected = signature(&key, &sts);
-    if !constant_time_eq(expected.as_bytes(), claim.signature.as_bytes()) {
+    let expected = signature_of(
+        &key,
+        &claim.amz_date,
+        claim.scope_date,
+        claim.region,
+        claim.service,
+        &creq_hash,
+    );
+    if !constant_time_eq(&expected, claim.signature.as_bytes()) {
         tracing::debug!(
             access_key_id = %claim.access_key_id,
-            canonical_request = %creq,
+            canonical_request = %canonical_request(
+                parts.method.as_str(),
+                &canonical_uri,
+                &canonical_query,
+                headers,
+                &claim.signed_headers,
+                payload_hash,
+            ),
             "sigv4 signature mismatch"
         );
         return Err(fail(VerifyError::Signature(None)));
