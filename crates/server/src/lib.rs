@@ -9,6 +9,7 @@
 //! deadline, the event worker and the TTL sweeper of the tables service stop, environments
 //! are stopped, then the store is closed.
 
+mod control;
 mod credentials;
 mod interpreters;
 
@@ -17,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use gust_aws::sigv4::CredentialLookup;
 use gust_runtime::Invoker;
 use gust_store::{FunctionStore, SqliteStore, Store, StoreOptions};
 use tokio::net::TcpListener;
 
+pub use control::{control_app, ControlApp, ResponseFuture, TargetService, TargetTable};
 pub use credentials::{load_credentials, load_or_create_credentials, RootCredentials};
 pub use interpreters::{resolve_node, resolve_python};
 
@@ -134,74 +135,6 @@ struct Lookup(RootCredentials);
 impl CredentialLookup for Lookup {
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
         (access_key_id == self.0.access_key_id).then(|| self.0.secret_access_key.clone())
-    }
-}
-
-/// The services that speak an AWS JSON protocol (`POST /` with `X-Amz-Target`), each with
-/// the target prefix it answers (`DynamoDB_20120810.`); the first matching prefix wins.
-pub type TargetTable = Vec<(&'static str, Router)>;
-
-/// Builds the control endpoint's app: unauthenticated health check, then every AWS API behind
-/// SigV4 verification: the REST APIs by path, the JSON-protocol APIs by `X-Amz-Target`.
-pub fn control_app(
-    lambda: Arc<gust_lambda::LambdaState>,
-    targets: TargetTable,
-    lookup: Arc<dyn CredentialLookup>,
-) -> Router {
-    let targets = Arc::new(targets);
-    // The middleware buffers and bounds the body itself; the extractors behind it must not cut
-    // a 50 MB CreateFunction zip short at axum's 2 MB default.
-    let signed = gust_lambda::router(lambda)
-        .route(
-            "/",
-            axum::routing::post(move |req: axum::extract::Request| {
-                dispatch_target(targets.clone(), req)
-            }),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(
-            gust_aws::auth::MAX_BODY,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            lookup,
-            gust_aws::auth::sigv4_middleware,
-        ));
-    Router::new()
-        .route("/_gust/health", axum::routing::get(|| async { "ok" }))
-        .merge(signed)
-}
-
-/// Hands a `POST /` to the service whose prefix its `X-Amz-Target` has.
-async fn dispatch_target(
-    targets: Arc<TargetTable>,
-    req: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    use tower::ServiceExt;
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let service = targets
-        .iter()
-        .find(|(prefix, _)| target.starts_with(prefix))
-        .map(|(_, router)| router.clone());
-    match service {
-        Some(router) => match router.oneshot(req).await {
-            Ok(resp) => resp,
-            Err(never) => match never {},
-        },
-        None => {
-            let (parts, _) = req.into_parts();
-            let protocol = match gust_aws::auth::protocol_of(&parts) {
-                gust_aws::Protocol::Json11 => gust_aws::Protocol::Json11,
-                _ => gust_aws::Protocol::Json10,
-            };
-            gust_aws::AwsError::new(400, "UnknownOperationException", "")
-                .with_protocol(protocol)
-                .with_type_prefix("com.amazon.coral.service")
-                .into_response()
-        }
     }
 }
 
@@ -347,7 +280,7 @@ pub async fn run(
     let lookup: Arc<dyn CredentialLookup> = Arc::new(Lookup(credentials.clone()));
     let targets: TargetTable = vec![(
         gust_dynamodb::TARGET_PREFIX,
-        gust_dynamodb::router(dynamodb),
+        dynamodb as Arc<dyn TargetService>,
     )];
     let app = control_app(lambda, targets, lookup.clone());
 
@@ -414,7 +347,8 @@ pub async fn run(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(stopped(shutdown_rx));
+    let serve = axum::serve(listener, axum::ServiceExt::into_make_service(app))
+        .with_graceful_shutdown(stopped(shutdown_rx));
     let result = serve.await;
     tracing::info!("control endpoint closed; draining");
     if let Some(task) = gateway_task {
