@@ -43,8 +43,18 @@
 //     during init it is posted to /runtime/init/error and the process exits 129.
 //   - a result JSON.stringify cannot encode (BigInt, cycles) fails the invocation
 //     with Error "Unable to stringify response body", as on Lambda.
-//   - Response streaming (awslambda.streamifyResponse) is buffered: the whole
-//     stream is posted as one response with the stream's content type.
+//   - Response streaming (awslambda.streamifyResponse) streams, as the RIC does:
+//     at the handler's first byte the response is POSTed with
+//     Lambda-Runtime-Function-Response-Mode: streaming, Transfer-Encoding: chunked,
+//     the stream's Content-Type (application/octet-stream unless set) and
+//     Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body;
+//     every write goes out as a chunk when the handler makes it (a slow Runtime
+//     API slows the handler's stream through its write callbacks). A handler that
+//     fails after the stream started reports the error in those trailers (the
+//     body base64 of the error JSON); one that fails before its first byte posts
+//     to /error as a buffered handler does. HttpResponseStream.from writes its
+//     JSON prelude and 8 NUL bytes before the first byte, with content type
+//     application/vnd.awslambda.http-integration-response.
 'use strict';
 
 const net = require('net');
@@ -52,6 +62,7 @@ const util = require('util');
 
 const env = process.env;
 const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+const ERROR_BODY_TRAILER = 'Lambda-Runtime-Function-Error-Body';
 
 // ---------------------------------------------------------------------------
 // Errors (same names and messages as the RIC's Errors.js)
@@ -67,6 +78,7 @@ const HandlerNotFound = defineError('HandlerNotFound');
 const MalformedHandlerName = defineError('MalformedHandlerName');
 const UserCodeSyntaxError = defineError('UserCodeSyntaxError');
 const MalformedStreamingHandler = defineError('MalformedStreamingHandler');
+const InvalidStreamingOperation = defineError('InvalidStreamingOperation');
 const NodeJsExit = defineError(
   'NodeJsExit',
   class extends Error {
@@ -327,7 +339,12 @@ class RuntimeClient {
     req.res = null;
     s.ref();
     const body = req.body;
-    if (body === null) {
+    if (req.stream) {
+      s.write(req.head, 'latin1');
+      const pending = req.stream.pending;
+      req.stream.pending = null;
+      for (const [data, cb] of pending) this._writeStream(req, data, cb);
+    } else if (body === null) {
       s.write(req.head, 'latin1');
     } else if (typeof body === 'string') {
       s.write(body.length < 65536 ? req.head + body : req.head);
@@ -504,7 +521,7 @@ class RuntimeClient {
       return;
     }
     this.buf = null;
-    if (!req.got && !req.fresh && !req.retried) {
+    if (!req.got && !req.fresh && !req.retried && !req.stream) {
       req.retried = true;
       this._send(req);
       return;
@@ -547,6 +564,86 @@ class RuntimeClient {
     );
   }
 
+  // A streamed POST (chunked body, optional trailers). Returns { write(buf, cb), end(trailers,
+  // cb) }: write sends one chunk (cb once it is handed to the kernel, so a slow reader slows
+  // the writer down); end sends the last chunk and the trailers, and cb runs once the Runtime
+  // API answered. Writes after end, or after the Runtime API answered early, are dropped.
+  postStream(path, headers) {
+    let head = 'POST ' + path + ' HTTP/1.1\r\nHost: ' + this.hostHeader + '\r\nUser-Agent: gust-node-bootstrap\r\n';
+    for (const name in headers) head += name + ': ' + headers[name] + '\r\n';
+    head += 'Transfer-Encoding: chunked\r\n\r\n';
+    const stream = { pending: [], ended: false, answered: false, onEnd: null };
+    const req = {
+      head,
+      body: null,
+      stream,
+      onResponse: (status) => {
+        stream.answered = true;
+        if (status < 200 || status > 299) {
+          process.stderr.write(`[gust bootstrap] POST ${path} failed: HTTP ${status}\n`);
+        }
+        if (stream.ended) {
+          if (stream.onEnd) stream.onEnd();
+        } else {
+          // Answered before the end (refused): the rest is dropped; the handler's own end
+          // then completes at once.
+          stream.ended = true;
+        }
+      },
+      onError: (e) => fatal(`POST ${path} failed: ${e}`),
+      retried: false,
+      fresh: false,
+      got: false,
+      res: null,
+    };
+    if (this.current) this.queue.push(req);
+    else this._send(req);
+    const write = (data, cb) => {
+      if (stream.ended) {
+        if (cb) process.nextTick(cb);
+      } else if (stream.pending) {
+        stream.pending.push([data, cb]);
+      } else {
+        this._writeStream(req, data, cb);
+      }
+    };
+    const end = (trailers, cb) => {
+      if (stream.ended) {
+        if (cb) process.nextTick(cb);
+        return;
+      }
+      let tail = '0\r\n';
+      if (trailers) for (const name in trailers) tail += name + ': ' + trailers[name] + '\r\n';
+      tail += '\r\n';
+      write(tail, null);
+      stream.ended = true;
+      stream.onEnd = cb;
+    };
+    return { write, end };
+  }
+
+  _writeStream(req, data, cb) {
+    const s = this.socket;
+    if (this.current !== req || !s || s.destroyed) {
+      if (cb) process.nextTick(cb);
+      return;
+    }
+    if (typeof data === 'string') {
+      // The terminator and trailers, already framed.
+      s.write(data, 'latin1', cb || undefined);
+      return;
+    }
+    if (data.length === 0) {
+      if (cb) process.nextTick(cb);
+      return;
+    }
+    s.cork();
+    s.write(data.length.toString(16) + '\r\n', 'latin1');
+    s.write(data);
+    s.write(CRLF, cb || undefined);
+    s.uncork();
+  }
+
   postInvocationResponse(response, id, callback) {
     const body = serializeResponse(response);
     this.post(
@@ -557,12 +654,15 @@ class RuntimeClient {
     );
   }
 
-  postRawResponse(body, contentType, id, callback) {
-    this.post(
+  // Opens the streamed response of invocation `id`.
+  streamInvocationResponse(contentType, id) {
+    return this.postStream(
       `/2018-06-01/runtime/invocation/${encodeURIComponent(id)}/response`,
-      body,
-      { 'Content-Type': contentType },
-      callback,
+      {
+        'Content-Type': headerSafe(contentType),
+        'Lambda-Runtime-Function-Response-Mode': 'streaming',
+        Trailer: `${ERROR_TYPE_HEADER}, ${ERROR_BODY_TRAILER}`,
+      },
     );
   }
 
@@ -744,7 +844,8 @@ function handlerMetadata(handler) {
   try {
     isAsync = handler.constructor?.name === 'AsyncFunction';
   } catch (_) {}
-  return { streaming, isAsync, argsNum: handler.length };
+  const highWaterMark = streaming ? handler[HANDLER_HIGHWATERMARK] : undefined;
+  return { streaming, isAsync, argsNum: handler.length, highWaterMark };
 }
 
 // ---------------------------------------------------------------------------
@@ -905,20 +1006,28 @@ function invoke(body, headers) {
   }
 }
 
-// awslambda.streamifyResponse handlers: the stream is collected and posted whole.
+// awslambda.streamifyResponse handlers: the response is POSTed in streaming mode,
+// opened at the first byte (or at the end, for an empty stream), so an error before
+// any byte is a plain /error post and one after it goes in the trailers.
 function invokeStreaming(body, headers) {
   const invokeId = startInvocation(headers);
   const { Writable } = require('stream');
-  const chunks = [];
   let contentType = 'application/octet-stream';
   let beforeFirstWrite = null;
-  const responseStream = new Writable({
+  let rapid = null;
+  const open = () => {
+    if (!rapid) rapid = client.streamInvocationResponse(contentType, invokeId);
+    return rapid;
+  };
+  const options = {
     write(chunk, encoding, cb) {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk));
-      cb();
+      open().write(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk, cb);
     },
-  });
+  };
+  if (typeof metadata.highWaterMark === 'number') options.highWaterMark = metadata.highWaterMark;
+  const responseStream = new Writable(options);
   responseStream.setContentType = (type) => {
+    if (rapid) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
     contentType = type;
   };
   Object.defineProperty(responseStream, '_onBeforeFirstWrite', {
@@ -935,35 +1044,64 @@ function invokeStreaming(body, headers) {
     if (beforeFirstWrite) {
       const fn = beforeFirstWrite;
       beforeFirstWrite = null;
-      fn((c) => chunks.push(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c)));
+      fn((c) => open().write(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c), null));
     }
   };
-  responseStream.write = (...args) => {
+  // As the RIC: anything but a string or bytes is written as its JSON.
+  const asChunk = (chunk) =>
+    typeof chunk === 'string' || chunk instanceof Uint8Array ? chunk : JSON.stringify(chunk);
+  responseStream.write = (chunk, ...rest) => {
     flushPrelude();
-    return origWrite(...args);
+    return origWrite(asChunk(chunk), ...rest);
   };
   responseStream.end = (...args) => {
-    if (typeof args[0] !== 'function' && args[0] !== undefined) flushPrelude();
+    if (typeof args[0] !== 'function' && args[0] !== undefined && args[0] !== null) {
+      flushPrelude();
+      args[0] = asChunk(args[0]);
+    }
     return origEnd(...args);
   };
 
   let settled = false;
-  const failWith = (err) => {
+  // Ends the invocation with `err`: in the trailers once the stream is open, else on /error.
+  const failWith = (err, after, logged) => {
     if (settled) return;
     settled = true;
     setBeforeExit(NO_OP_LISTENER);
     const error = typeof err === 'string' ? new Error(err) : err;
-    logError('Invoke Error', error);
-    client.postInvocationError(error, invokeId, scheduleIteration);
+    if (!logged) logError('Invoke Error', error);
+    const then = after || scheduleIteration;
+    if (!rapid) {
+      client.postInvocationError(error, invokeId, then);
+      return;
+    }
+    const response = toRapidResponse(error);
+    let encoded;
+    try {
+      encoded = serializeResponse(response);
+    } catch (_) {
+      encoded = JSON.stringify({ errorType: String(response.errorType), errorMessage: String(response.errorMessage) });
+    }
+    rapid.end(
+      {
+        [ERROR_TYPE_HEADER]: headerSafe(response.errorType),
+        [ERROR_BODY_TRAILER]: Buffer.from(encoded).toString('base64'),
+      },
+      then,
+    );
   };
   const finish = () => {
     if (settled) return;
     settled = true;
     setBeforeExit(NO_OP_LISTENER);
     flushPrelude();
-    const payload = Buffer.concat(chunks);
-    client.postRawResponse(payload, contentType, invokeId, scheduleIteration);
+    open().end(null, scheduleIteration);
   };
+  // A crash mid-stream ends the stream with the error, then the process.
+  errorCallbacks.uncaughtException = (error) =>
+    settled ? process.exit(129) : failWith(error, () => process.exit(129), true);
+  errorCallbacks.unhandledRejection = (error) =>
+    settled ? process.exit(128) : failWith(error, () => process.exit(128), true);
   setBeforeExit(() => failWith('Response stream is not finished.'));
   try {
     const ctx = attachEnvironmentData({}, headers);
@@ -978,7 +1116,7 @@ function invokeStreaming(body, headers) {
         if (responseStream.writableFinished) finish();
         else responseStream.once('finish', finish);
       },
-      failWith,
+      (err) => failWith(err),
     );
   } catch (err) {
     failWith(err);

@@ -15,6 +15,14 @@
 //! writer, the idle reaper, the janitor that stops environments off the invoke path, and the
 //! starters of provisioned environments.
 //!
+//! Response streaming (`invoke_stream`): a runtime that posts its response in streaming mode
+//! has the stream handed to the caller as soon as its head arrives; the invocation goes on (in
+//! its own task, the same way as a dropped caller's) until the stream ends, under the same
+//! deadline, and only then are `END`/`REPORT` written, the environment released and `end` sent.
+//! A caller that drops the stream early makes the rest be discarded, never blocking the
+//! function. A plain `invoke` of a streaming function collects the stream whole, within the
+//! buffered 6 MB limit, as Lambda does for a `RequestResponse` invoke.
+//!
 //! Deadlines, as in Lambda: an on-demand environment's init (spawn to the runtime's first
 //! `next`) has its own limit, [`INIT_TIMEOUT`] (10 s), and an invocation's deadline is its
 //! delivery to the runtime plus the function's timeout (`Lambda-Runtime-Deadline-Ms`), so a
@@ -34,6 +42,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
 use gust_model::{function_arn, now_ms, FunctionRecord, RuntimeKind};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::{JoinHandle, JoinSet};
@@ -43,9 +52,13 @@ use super::environment::{Context, Environment, InitType, StartError};
 use super::logs::{tail_text, LogSink};
 use super::memory::MemoryControl;
 use super::pool::{EnvironmentCounts, Lease, PoolState, Pooled};
-use super::runtime_api::{Assignment, Outcome, Phase};
+use super::runtime_api::{
+    response_too_large, Assignment, Outcome, Phase, StreamStart, MAX_RESPONSE_BYTES,
+};
 use crate::report::{error_body, rfc3339_now};
-use crate::{InvokeError, InvokeRequest, InvokeResponse, Invoker, RuntimeConfig, RuntimeError};
+use crate::{
+    InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker, RuntimeConfig, RuntimeError,
+};
 
 /// The Python bootstrap, written to `<work_dir>/bootstrap/bootstrap.py` at start-up.
 const PYTHON_BOOTSTRAP: &str = include_str!("../../bootstrap/python/bootstrap.py");
@@ -334,7 +347,27 @@ async fn reaper(inner: Weak<Inner>, idle_timeout: Duration) {
 impl Invoker for ProcessInvoker {
     async fn invoke(&self, req: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
         let inner = self.inner.clone();
-        Detached(Some(Box::pin(run(inner, req)))).await
+        Detached(Some(Box::pin(run(inner, req, Delivery::Whole)))).await
+    }
+
+    async fn invoke_stream(&self, req: InvokeRequest) -> Result<InvokeStream, InvokeError> {
+        let (start, mut started) = oneshot::channel();
+        let delivery = Delivery::Stream(Handoff {
+            start: Some(start),
+            end: None,
+        });
+        let mut invocation = Detached(Some(Box::pin(run(self.inner.clone(), req, delivery))));
+        tokio::select! {
+            biased;
+            // The function started streaming: `invocation`, dropped here, goes on in a task of
+            // its own until the stream ends.
+            Ok(stream) = &mut started => Ok(stream),
+            done = &mut invocation => match started.try_recv() {
+                Ok(stream) => Ok(stream),
+                // It answered without streaming (or failed, or timed out) first.
+                Err(_) => done.map(InvokeStream::whole),
+            },
+        }
     }
 
     async fn function_changed(&self, name: &str, record: Option<Arc<FunctionRecord>>) {
@@ -473,7 +506,29 @@ impl Drop for SlotGuard {
     }
 }
 
-async fn run(inner: Arc<Inner>, req: InvokeRequest) -> Result<InvokeResponse, InvokeError> {
+/// Where an invocation's response goes.
+enum Delivery {
+    /// Whole, once done (`invoke`): a streamed response is collected, within Lambda's 6 MB.
+    Whole,
+    /// Handed over as the function writes it (`invoke_stream`).
+    Stream(Handoff),
+}
+
+struct Handoff {
+    /// Takes the stream once the function starts one.
+    start: Option<oneshot::Sender<InvokeStream>>,
+    /// The stream's `end`, once the stream was handed over.
+    end: Option<oneshot::Sender<InvokeResponse>>,
+}
+
+/// Frames of a stream that may wait for a slow caller before the function is slowed down.
+const CALLER_FRAMES: usize = 16;
+
+async fn run(
+    inner: Arc<Inner>,
+    req: InvokeRequest,
+    mut delivery: Delivery,
+) -> Result<InvokeResponse, InvokeError> {
     let start = Instant::now();
     let record = req.function.clone();
     let name = record.config.name.clone();
@@ -529,9 +584,21 @@ async fn run(inner: Arc<Inner>, req: InvokeRequest) -> Result<InvokeResponse, In
         }
     };
     slot.env = Some(env.clone());
-    let (resp, healthy) = execute(&inner, &env, &req, timeout, cold, start).await;
+    let (resp, healthy) = execute(&inner, &env, &req, timeout, cold, start, &mut delivery).await;
     drop(env);
     slot.finish(healthy);
+    if let Delivery::Stream(Handoff { end: Some(end), .. }) = delivery {
+        // The environment is back in the pool before the caller hears of the end.
+        let end_resp = if resp.function_error.is_none() {
+            InvokeResponse {
+                payload: Bytes::new(),
+                ..resp.clone()
+            }
+        } else {
+            resp.clone()
+        };
+        let _ = end.send(end_resp);
+    }
     Ok(resp)
 }
 
@@ -554,6 +621,95 @@ async fn wait_ready(env: &Environment, until: Instant) -> bool {
     }
 }
 
+/// Follows a streamed response to its end (or the process's exit, or the deadline): forwards
+/// its frames to the caller, or collects them for a whole response.
+async fn follow_stream(
+    env: &Environment,
+    stream: StreamStart,
+    deadline: Instant,
+    delivery: &mut Delivery,
+) -> Waited {
+    let StreamStart {
+        content_type,
+        mut chunks,
+        end,
+    } = stream;
+    // `Some(buf)` collects; otherwise frames go to `forward` (`None`: the caller is gone).
+    let mut collect: Option<BytesMut> = None;
+    let mut collected = 0usize;
+    let mut forward = None;
+    match delivery {
+        Delivery::Whole => collect = Some(BytesMut::new()),
+        Delivery::Stream(handoff) => {
+            let (tx, rx) = mpsc::channel(CALLER_FRAMES);
+            let (end_tx, end_rx) = oneshot::channel();
+            let stream = InvokeStream {
+                content_type,
+                streamed: true,
+                chunks: rx,
+                end: end_rx,
+                hold: None,
+            };
+            if handoff.start.take().is_some_and(|s| s.send(stream).is_ok()) {
+                forward = Some(tx);
+            }
+            handoff.end = Some(end_tx);
+        }
+    }
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            c = chunks.recv() => c,
+            exit = env.exited() => return Waited::Exited(exit.0),
+            () = tokio::time::sleep_until(deadline) => return Waited::TimedOut,
+        };
+        let Some(chunk) = chunk else { break };
+        if let Some(buf) = collect.as_mut() {
+            collected += chunk.len();
+            if collected <= MAX_RESPONSE_BYTES {
+                buf.extend_from_slice(&chunk);
+            } else {
+                *buf = BytesMut::new();
+            }
+        } else if let Some(tx) = &forward {
+            let sent = tokio::select! {
+                biased;
+                r = tx.send(chunk) => r.is_ok(),
+                exit = env.exited() => return Waited::Exited(exit.0),
+                () = tokio::time::sleep_until(deadline) => return Waited::TimedOut,
+            };
+            if !sent {
+                // The caller dropped the stream: the rest is read and discarded.
+                forward = None;
+            }
+        }
+    }
+    // The caller's chunks end before its `end` is sent.
+    drop(forward);
+    let outcome = tokio::select! {
+        biased;
+        o = end => match o {
+            Ok(o) => o,
+            Err(_) => return Waited::Exited(env.exited().await.0),
+        },
+        exit = env.exited() => return Waited::Exited(exit.0),
+        () = tokio::time::sleep_until(deadline) => return Waited::TimedOut,
+    };
+    Waited::Done(match (collect, outcome) {
+        (Some(_), Outcome::Response { duration, .. }) if collected > MAX_RESPONSE_BYTES => {
+            Outcome::Error {
+                payload: response_too_large(),
+                duration,
+            }
+        }
+        (Some(buf), Outcome::Response { duration, .. }) => Outcome::Response {
+            body: buf.freeze(),
+            duration,
+        },
+        (_, outcome) => outcome,
+    })
+}
+
 /// Runs one invocation on `env`; returns the response and whether the environment can be reused.
 async fn execute(
     inner: &Inner,
@@ -562,6 +718,7 @@ async fn execute(
     timeout: Duration,
     cold: bool,
     start: Instant,
+    delivery: &mut Delivery,
 ) -> (InvokeResponse, bool) {
     let cfg = &req.function.config;
     let id = req.request_id.as_str();
@@ -621,6 +778,12 @@ async fn execute(
             () = tokio::time::sleep_until(deadline) => Waited::TimedOut,
         }
     };
+    let waited = match waited {
+        Waited::Done(Outcome::Stream(stream)) => {
+            follow_stream(env, stream, deadline, delivery).await
+        }
+        other => other,
+    };
     let ended = Instant::now();
     // Time in the handler: from delivery on `next` (or from the init overrun, whose rest is
     // billed as in Lambda), or from the invocation's start if the runtime never fetched it.
@@ -656,6 +819,8 @@ async fn execute(
             };
             (payload, Some("Unhandled"), true, duration)
         }
+        // `follow_stream` resolved the stream into one of the other outcomes.
+        Waited::Done(Outcome::Stream(_)) => (Bytes::new(), None, true, handler_time()),
         Waited::Done(Outcome::InitError { payload }) => {
             status = "\tStatus: error";
             (payload, Some("Unhandled"), false, handler_time())

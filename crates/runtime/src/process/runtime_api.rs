@@ -7,6 +7,15 @@
 //! the invocation assigned but not yet fetched by `next`, the one in flight, and an init
 //! error if the runtime reported one.
 //!
+//! A response posted with `Lambda-Runtime-Function-Response-Mode: streaming` (Lambda response
+//! streaming) is not read whole: as soon as its head arrives the invoker gets an
+//! [`Outcome::Stream`] whose channel yields the body's frames as they arrive (a bounded channel,
+//! so a slow reader slows the function down through TCP), and whose `end` says how the stream
+//! finished: complete, cut by an error the runtime reported in the
+//! `Lambda-Runtime-Function-Error-Type` / `Lambda-Runtime-Function-Error-Body` (base64) trailers,
+//! broken, or past [`MAX_STREAM_BYTES`]. If the invoker stops reading, the rest of the body is
+//! read and thrown away, so the runtime is never left blocked on a write.
+//!
 //! This module does not enforce deadlines, kill processes or write logs: it only hands
 //! invocations to the runtime and hands the runtime's answers back through a oneshot channel.
 
@@ -20,13 +29,21 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// The largest response a function may return: Lambda's documented 6 MB plus the 100 bytes
 /// of slack its error message admits to ("6291556 bytes").
 pub(crate) const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// The largest streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`): Lambda's
+/// documented 200 MB for response streaming. Past it the stream ends with
+/// `Function.ResponseSizeTooLarge`.
+pub(crate) const MAX_STREAM_BYTES: usize = 200 * 1024 * 1024;
+
+/// Frames of a streamed response that may wait for the invoker before the runtime is slowed.
+const STREAM_FRAMES: usize = 16;
 
 /// Bodies of `error` and `init/error` posts are capped at this size; anything longer is cut.
 const MAX_ERROR_BYTES: usize = 1024 * 1024;
@@ -52,6 +69,20 @@ pub(crate) enum Outcome {
     Error { payload: Bytes, duration: Duration },
     /// `POST /runtime/init/error`: the environment failed to initialize.
     InitError { payload: Bytes },
+    /// `POST .../response` in streaming mode: the head has arrived, the body is on its way.
+    Stream(StreamStart),
+}
+
+/// A streamed response whose body is still arriving.
+#[derive(Debug)]
+pub(crate) struct StreamStart {
+    /// The stream's `Content-Type`, as the runtime posted it.
+    pub content_type: Option<String>,
+    /// The body's frames, in order. Dropping the receiver discards the rest of the body.
+    pub chunks: mpsc::Receiver<Bytes>,
+    /// Sent once `chunks` is closed: [`Outcome::Response`] with an empty body when the stream
+    /// completed, otherwise [`Outcome::Error`] with Lambda's error document.
+    pub end: oneshot::Receiver<Outcome>,
 }
 
 /// Where the environment is in its life, as the Runtime API sees it.
@@ -86,6 +117,8 @@ pub(crate) struct RuntimeApi {
     state: Mutex<State>,
     wake_next: Notify,
     phase: watch::Sender<Phase>,
+    /// [`MAX_STREAM_BYTES`], lowered by tests.
+    stream_limit: usize,
 }
 
 impl RuntimeApi {
@@ -94,7 +127,17 @@ impl RuntimeApi {
             state: Mutex::new(State::default()),
             wake_next: Notify::new(),
             phase: watch::Sender::new(Phase::Initializing),
+            stream_limit: MAX_STREAM_BYTES,
         })
+    }
+
+    #[cfg(test)]
+    fn with_stream_limit(limit: usize) -> Arc<RuntimeApi> {
+        let mut api = RuntimeApi::new();
+        if let Some(a) = Arc::get_mut(&mut api) {
+            a.stream_limit = limit;
+        }
+        api
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -349,7 +392,17 @@ async fn read_response_body(body: Incoming) -> ResponseBody {
     }
 }
 
+fn streaming(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get("lambda-runtime-function-response-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("streaming"))
+}
+
 async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
+    if streaming(&req) {
+        return stream_response(api, id, req).await;
+    }
     let body = read_response_body(req.into_body()).await;
     let flight = {
         let mut st = api.lock();
@@ -368,9 +421,7 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
             accepted()
         }
         ResponseBody::TooLarge => {
-            let payload = Bytes::from_static(
-                br#"{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}"#,
-            );
+            let payload = response_too_large();
             let _ = flight.done.send(Outcome::Error { payload, duration });
             json(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -387,6 +438,155 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
             )
         }
     }
+}
+
+/// A streamed `response`: the invocation is answered with [`Outcome::Stream`] at once, then the
+/// body is forwarded frame by frame.
+async fn stream_response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
+    let flight = {
+        let mut st = api.lock();
+        match &st.in_flight {
+            Some(f) if f.request_id == id => st.in_flight.take(),
+            _ => None,
+        }
+    };
+    let Some(flight) = flight else {
+        return invalid_request_id();
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (tx, chunks) = mpsc::channel(STREAM_FRAMES);
+    let (end_tx, end) = oneshot::channel();
+    let _ = flight.done.send(Outcome::Stream(StreamStart {
+        content_type,
+        chunks,
+        end,
+    }));
+    let (ended, resp) = forward_stream(req.into_body(), tx, api.stream_limit).await;
+    let duration = flight.delivered.elapsed();
+    let outcome = match ended {
+        StreamEnd::Complete => Outcome::Response {
+            body: Bytes::new(),
+            duration,
+        },
+        StreamEnd::Failed(payload) => Outcome::Error { payload, duration },
+    };
+    let _ = end_tx.send(outcome);
+    resp
+}
+
+/// How a streamed body ended.
+enum StreamEnd {
+    Complete,
+    /// Lambda's error document.
+    Failed(Bytes),
+}
+
+/// Forwards a streamed body's frames to `tx` (discarding them once its receiver is gone) until
+/// the body ends; returns how it ended and the answer for the runtime.
+async fn forward_stream(
+    body: Incoming,
+    tx: mpsc::Sender<Bytes>,
+    limit: usize,
+) -> (StreamEnd, Resp) {
+    let mut body = body;
+    let mut tx = Some(tx);
+    let mut seen = 0usize;
+    let mut trailer_error = None;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                let payload = error_document(b"", Some("Runtime.ResponseError"), &e.to_string());
+                let resp = json(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorMessage":"Failed to read response body","errorType":"InvalidResponse"}"#,
+                );
+                return (StreamEnd::Failed(payload), resp);
+            }
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                seen += data.len();
+                if seen > limit {
+                    // Cut the caller's stream now; read the rest so the runtime can finish.
+                    tx = None;
+                    if seen > limit.saturating_add(DISCARD_LIMIT) {
+                        break;
+                    }
+                    continue;
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                if let Some(t) = &tx {
+                    if t.send(data).await.is_err() {
+                        // Nobody reads any more: discard the rest.
+                        tx = None;
+                    }
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    trailer_error = stream_error(&trailers);
+                }
+            }
+        }
+    }
+    drop(tx);
+    if seen > limit {
+        let payload = Bytes::from(format!(
+            r#"{{"errorMessage":"Response payload size exceeded maximum allowed payload size ({limit} bytes).","errorType":"Function.ResponseSizeTooLarge"}}"#
+        ));
+        let mut resp = Response::new(Full::new(Bytes::from(format!(
+            r#"{{"errorMessage":"Exceeded maximum allowed payload size ({limit} bytes).","errorType":"RequestEntityTooLarge"}}"#
+        ))));
+        *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return (StreamEnd::Failed(payload), resp);
+    }
+    match trailer_error {
+        Some(payload) => (StreamEnd::Failed(payload), accepted()),
+        None => (StreamEnd::Complete, accepted()),
+    }
+}
+
+/// The error a runtime reported in a stream's trailers, as Lambda's error document:
+/// `Lambda-Runtime-Function-Error-Type` and the base64 `Lambda-Runtime-Function-Error-Body`.
+fn stream_error(trailers: &http::HeaderMap) -> Option<Bytes> {
+    let error_type = trailers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok());
+    let body = trailers
+        .get("lambda-runtime-function-error-body")
+        .map(|v| v.as_bytes());
+    if error_type.is_none() && body.is_none() {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = body.map(|b| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b.trim_ascii())
+            .unwrap_or_else(|_| b.to_vec())
+    });
+    Some(error_document(
+        decoded.as_deref().unwrap_or_default(),
+        Some(error_type.unwrap_or("Unhandled")),
+        "",
+    ))
+}
+
+/// Lambda's error document for a (buffered) response over [`MAX_RESPONSE_BYTES`].
+pub(crate) fn response_too_large() -> Bytes {
+    Bytes::from_static(
+        br#"{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}"#,
+    )
 }
 
 async fn error(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
@@ -507,6 +707,244 @@ mod tests {
             None
         );
         assert_eq!(p(Method::GET, "/2020-01-01/extension/register"), None);
+    }
+
+    type TestBody = http_body_util::Either<Full<Bytes>, FrameChannel>;
+
+    /// A request body written frame by frame (data, then maybe trailers) by the test.
+    struct FrameChannel(mpsc::Receiver<hyper::body::Frame<Bytes>>);
+
+    impl hyper::body::Body for FrameChannel {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|f| f.map(Ok))
+        }
+    }
+
+    struct BodyTx(mpsc::Sender<hyper::body::Frame<Bytes>>);
+
+    impl BodyTx {
+        async fn send_data(&mut self, data: Bytes) -> Result<(), ()> {
+            self.0
+                .send(hyper::body::Frame::data(data))
+                .await
+                .map_err(|_| ())
+        }
+        async fn send_trailers(&mut self, t: http::HeaderMap) -> Result<(), ()> {
+            self.0
+                .send(hyper::body::Frame::trailers(t))
+                .await
+                .map_err(|_| ())
+        }
+    }
+
+    fn frame_channel(cap: usize) -> (BodyTx, FrameChannel) {
+        let (tx, rx) = mpsc::channel(cap);
+        (BodyTx(tx), FrameChannel(rx))
+    }
+
+    /// A Runtime API on an ephemeral port with one assignment (`r1`) waiting, and a client
+    /// connection that has fetched it with `next`.
+    async fn delivered(
+        api: Arc<RuntimeApi>,
+    ) -> (
+        oneshot::Receiver<Outcome>,
+        hyper::client::conn::http1::SendRequest<TestBody>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, api.clone()));
+        let (done, answer) = oneshot::channel();
+        api.assign(Assignment {
+            request_id: "r1".into(),
+            payload: Bytes::from_static(b"{}"),
+            deadline_ms: 0,
+            function_arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            trace_id: "Root=1-0-0".into(),
+            client_context: None,
+            done,
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let next = Request::get("/2018-06-01/runtime/invocation/next")
+            .header(header::HOST, "runtime")
+            .body(TestBody::Left(Full::new(Bytes::new())))
+            .unwrap();
+        let resp = sender.send_request(next).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["lambda-runtime-aws-request-id"], "r1");
+        resp.into_body().collect().await.unwrap();
+        (answer, sender, server)
+    }
+
+    fn streamed_post(body: FrameChannel) -> Request<TestBody> {
+        Request::post("/2018-06-01/runtime/invocation/r1/response")
+            .header(header::HOST, "runtime")
+            .header("Lambda-Runtime-Function-Response-Mode", "streaming")
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .header(
+                header::TRAILER,
+                "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+            )
+            .body(TestBody::Right(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_is_forwarded_frame_by_frame_and_trailers_end_it_in_error() {
+        let api = RuntimeApi::new();
+        let (answer, mut sender, server) = delivered(api.clone()).await;
+        let (mut body_tx, body) = frame_channel(1);
+        let posted = tokio::spawn(async move { sender.send_request(streamed_post(body)).await });
+        body_tx.send_data(Bytes::from_static(b"one")).await.unwrap();
+        let Ok(Outcome::Stream(mut stream)) = answer.await else {
+            panic!("not a stream");
+        };
+        assert_eq!(stream.content_type.as_deref(), Some("text/event-stream"));
+        // The first frame is here while the runtime has not written the second one yet.
+        assert_eq!(&stream.chunks.recv().await.unwrap()[..], b"one");
+        body_tx.send_data(Bytes::from_static(b"two")).await.unwrap();
+        assert_eq!(&stream.chunks.recv().await.unwrap()[..], b"two");
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(
+            "lambda-runtime-function-error-type",
+            HeaderValue::from_static("TypeError"),
+        );
+        use base64::Engine as _;
+        let doc = br#"{"errorType":"TypeError","errorMessage":"boom","trace":["at x"]}"#;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(doc);
+        trailers.insert(
+            "lambda-runtime-function-error-body",
+            HeaderValue::from_str(&encoded).unwrap(),
+        );
+        body_tx.send_trailers(trailers).await.unwrap();
+        drop(body_tx);
+        assert!(stream.chunks.recv().await.is_none());
+        match stream.end.await.unwrap() {
+            Outcome::Error { payload, .. } => assert_eq!(&payload[..], &doc[..]),
+            other => panic!("unexpected end {other:?}"),
+        }
+        let resp = posted.await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_without_error_trailers_completes() {
+        let api = RuntimeApi::new();
+        let (answer, mut sender, server) = delivered(api.clone()).await;
+        let (mut body_tx, body) = frame_channel(4);
+        let posted = tokio::spawn(async move { sender.send_request(streamed_post(body)).await });
+        body_tx.send_data(Bytes::from_static(b"all")).await.unwrap();
+        drop(body_tx);
+        let Ok(Outcome::Stream(mut stream)) = answer.await else {
+            panic!("not a stream");
+        };
+        assert_eq!(&stream.chunks.recv().await.unwrap()[..], b"all");
+        assert!(stream.chunks.recv().await.is_none());
+        assert!(matches!(
+            stream.end.await.unwrap(),
+            Outcome::Response { ref body, .. } if body.is_empty()
+        ));
+        assert_eq!(
+            posted.await.unwrap().unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_streamed_response_past_the_limit_is_cut_and_the_rest_discarded() {
+        let api = RuntimeApi::with_stream_limit(10);
+        let (answer, mut sender, server) = delivered(api.clone()).await;
+        let (mut body_tx, body) = frame_channel(4);
+        let posted = tokio::spawn(async move { sender.send_request(streamed_post(body)).await });
+        body_tx
+            .send_data(Bytes::from_static(b"0123456"))
+            .await
+            .unwrap();
+        let Ok(Outcome::Stream(mut stream)) = answer.await else {
+            panic!("not a stream");
+        };
+        assert_eq!(&stream.chunks.recv().await.unwrap()[..], b"0123456");
+        body_tx
+            .send_data(Bytes::from_static(b"789abc"))
+            .await
+            .unwrap();
+        // The caller's stream ends at the overrun; the runtime may keep writing.
+        assert!(stream.chunks.recv().await.is_none());
+        body_tx
+            .send_data(Bytes::from_static(b"more"))
+            .await
+            .unwrap();
+        drop(body_tx);
+        match stream.end.await.unwrap() {
+            Outcome::Error { payload, .. } => {
+                let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+                assert_eq!(v["errorType"], "Function.ResponseSizeTooLarge");
+                assert!(v["errorMessage"].as_str().unwrap().contains("(10 bytes)"));
+            }
+            other => panic!("unexpected end {other:?}"),
+        }
+        let resp = posted.await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stops_reading_does_not_block_the_runtime() {
+        let api = RuntimeApi::new();
+        let (answer, mut sender, server) = delivered(api.clone()).await;
+        let (mut body_tx, body) = frame_channel(4);
+        let posted = tokio::spawn(async move { sender.send_request(streamed_post(body)).await });
+        body_tx
+            .send_data(Bytes::from_static(b"first"))
+            .await
+            .unwrap();
+        let Ok(Outcome::Stream(stream)) = answer.await else {
+            panic!("not a stream");
+        };
+        drop(stream.chunks);
+        // Far more frames than the channel holds: all are read and dropped.
+        for _ in 0..(STREAM_FRAMES * 4) {
+            body_tx.send_data(Bytes::from_static(b"x")).await.unwrap();
+        }
+        drop(body_tx);
+        assert_eq!(
+            posted.await.unwrap().unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+        assert!(matches!(
+            stream.end.await.unwrap(),
+            Outcome::Response { .. }
+        ));
+        server.abort();
+    }
+
+    #[test]
+    fn stream_errors_come_from_trailers() {
+        let mut t = http::HeaderMap::new();
+        assert!(stream_error(&t).is_none());
+        t.insert(
+            "lambda-runtime-function-error-type",
+            HeaderValue::from_static("Custom"),
+        );
+        // Not base64: taken as the message.
+        t.insert(
+            "lambda-runtime-function-error-body",
+            HeaderValue::from_static("not base64!"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&stream_error(&t).unwrap()).unwrap();
+        assert_eq!(v["errorType"], "Custom");
+        assert_eq!(v["errorMessage"], "not base64!");
     }
 
     #[test]
