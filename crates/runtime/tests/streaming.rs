@@ -7,6 +7,7 @@
 //! creates only once it has received that chunk.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,6 +130,10 @@ exports.handler = awslambda.streamifyResponse(async (event, stream, context) => 
       throw new TypeError('boom');
     case 'throw_first':
       throw new RangeError('early');
+    case 'exit_mid':
+      stream.write('x');
+      await sleep(50);
+      process.exit(3);
     case 'hang':
       stream.write('a');
       await new Promise(() => setInterval(() => {}, 1000));
@@ -145,6 +150,44 @@ exports.handler = awslambda.streamifyResponse(async (event, stream, context) => 
       stream.end('quick:' + context.awsRequestId);
   }
 });
+"#;
+
+/// A `provided` runtime that streams by hand: a raw chunked POST (the event's `parts`, `pause`
+/// seconds apart) ending in error trailers when the event has an `error`, as AWS documents for
+/// custom runtimes. It prints the Runtime API's status line to its log.
+const RAW_BOOTSTRAP: &str = r#"#!/usr/bin/python3 -S
+import base64, http.client, json, os, socket, time
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+conn = http.client.HTTPConnection(host, int(port))
+while True:
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = conn.getresponse()
+    ev = json.loads(r.read())
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    s = socket.create_connection((host, int(port)))
+    s.sendall(("POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: rt\r\n"
+               "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+               "Transfer-Encoding: chunked\r\nContent-Type: application/x-ndjson\r\n"
+               "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
+               "\r\n" % rid).encode())
+    for part in ev["parts"]:
+        data = part.encode()
+        s.sendall(b"%x\r\n%s\r\n" % (len(data), data))
+        time.sleep(ev.get("pause", 0))
+    tail = b"0\r\n"
+    if ev.get("error"):
+        doc = json.dumps({"errorMessage": ev["error"], "errorType": "Custom.Error"}).encode()
+        tail += (b"Lambda-Runtime-Function-Error-Type: Custom.Error\r\n"
+                 b"Lambda-Runtime-Function-Error-Body: " + base64.b64encode(doc) + b"\r\n")
+    s.sendall(tail + b"\r\n")
+    answer = b""
+    while b"\r\n" not in answer:
+        more = s.recv(4096)
+        if not more:
+            break
+        answer += more
+    print("runtime api said:", answer.split(b"\r\n")[0].decode(), flush=True)
+    s.close()
 "#;
 
 struct Fixture {
@@ -423,6 +466,29 @@ async fn a_timeout_mid_stream_ends_it_with_the_timeout_error() {
 }
 
 #[tokio::test]
+async fn a_runtime_exiting_mid_stream_is_an_exit_error() {
+    let Some(fx) = fixture() else { return };
+    let f = record("quitter", "streamer", 10);
+    let mut s = fx.stream(&f, json!({"action": "exit_mid"})).await;
+    assert_eq!(rest(&mut s).await, b"x");
+    let end = s.end.await.unwrap();
+    assert_eq!(end.function_error.as_deref(), Some("Unhandled"));
+    let doc = error_doc(&end.payload);
+    assert_eq!(doc["errorType"], "Runtime.ExitError", "{doc}");
+    assert!(
+        doc["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 3"),
+        "{doc}"
+    );
+    let r = fx.invoker.invoke(request(&f, json!({}))).await.unwrap();
+    assert_eq!(r.function_error, None);
+    assert!(r.cold_start);
+    fx.invoker.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_caller_dropping_the_stream_does_not_wedge_the_environment() {
     let Some(fx) = fixture() else { return };
     let f = record("flood", "streamer", 10);
@@ -447,6 +513,62 @@ async fn a_caller_dropping_the_stream_does_not_wedge_the_environment() {
         .find(|l| l.starts_with(&format!("REPORT RequestId: {id}")))
         .expect("REPORT of the dropped stream");
     assert!(!report.contains("Status:"), "{report}");
+    fx.invoker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_custom_runtime_streams_with_raw_chunks_and_error_trailers() {
+    let Some(fx) = fixture() else { return };
+    fx.code("raw", "bootstrap", RAW_BOOTSTRAP);
+    let exe = fx.code_root.join("raw/bootstrap");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut f = record("raw", "raw", 10);
+    f.config.runtime = "provided.al2023".into();
+
+    let mut s = fx
+        .stream(
+            &f,
+            json!({"parts": ["{\"n\":1}\n", "{\"n\":2}\n"], "pause": 0.2}),
+        )
+        .await;
+    assert!(s.streamed);
+    assert_eq!(s.content_type.as_deref(), Some("application/x-ndjson"));
+    let first = s.chunks.recv().await.unwrap();
+    let t1 = Instant::now();
+    assert_eq!(&first[..], b"{\"n\":1}\n");
+    assert_eq!(rest(&mut s).await, b"{\"n\":2}\n");
+    assert!(
+        t1.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t1.elapsed()
+    );
+    assert_eq!(s.end.await.unwrap().function_error, None);
+
+    let mut s = fx
+        .stream(&f, json!({"parts": ["half"], "error": "went wrong"}))
+        .await;
+    assert_eq!(rest(&mut s).await, b"half");
+    let end = s.end.await.unwrap();
+    assert!(!end.cold_start);
+    assert_eq!(end.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(
+        error_doc(&end.payload),
+        json!({"errorMessage": "went wrong", "errorType": "Custom.Error"})
+    );
+    // The runtime prints the answer to its second stream after the invocation ended.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = fx.lines("raw").await;
+        let accepted = lines
+            .iter()
+            .filter(|l| l.as_str() == "runtime api said: HTTP/1.1 202 Accepted")
+            .count();
+        if accepted == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{lines:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     fx.invoker.shutdown().await;
 }
 

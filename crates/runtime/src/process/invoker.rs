@@ -524,6 +524,9 @@ struct Handoff {
 /// Frames of a stream that may wait for a slow caller before the function is slowed down.
 const CALLER_FRAMES: usize = 16;
 
+/// How long a stream whose connection broke waits for the runtime's exit to be noticed.
+const BROKEN_GRACE: Duration = Duration::from_millis(500);
+
 async fn run(
     inner: Arc<Inner>,
     req: InvokeRequest,
@@ -695,6 +698,14 @@ async fn follow_stream(
         exit = env.exited() => return Waited::Exited(exit.0),
         () = tokio::time::sleep_until(deadline) => return Waited::TimedOut,
     };
+    if let Outcome::Broken { payload, duration } = outcome {
+        // Its connection broke mid-stream: report the runtime's exit, as Lambda does, if
+        // that is what happened.
+        return match tokio::time::timeout(BROKEN_GRACE, env.exited()).await {
+            Ok(exit) => Waited::Exited(exit.0),
+            Err(_) => Waited::Done(Outcome::Error { payload, duration }),
+        };
+    }
     Waited::Done(match (collect, outcome) {
         (Some(_), Outcome::Response { duration, .. }) if collected > MAX_RESPONSE_BYTES => {
             Outcome::Error {
@@ -811,7 +822,9 @@ async fn execute(
             };
             (body, None, true, duration)
         }
-        Waited::Done(Outcome::Error { payload, duration }) => {
+        Waited::Done(
+            Outcome::Error { payload, duration } | Outcome::Broken { payload, duration },
+        ) => {
             let duration = if clock_from.is_some() {
                 handler_time()
             } else {

@@ -71,6 +71,9 @@ pub(crate) enum Outcome {
     InitError { payload: Bytes },
     /// `POST .../response` in streaming mode: the head has arrived, the body is on its way.
     Stream(StreamStart),
+    /// A streamed response whose connection broke mid-body (the runtime most likely died):
+    /// Lambda's error document, in case it did not.
+    Broken { payload: Bytes, duration: Duration },
 }
 
 /// A streamed response whose body is still arriving.
@@ -81,7 +84,8 @@ pub(crate) struct StreamStart {
     /// The body's frames, in order. Dropping the receiver discards the rest of the body.
     pub chunks: mpsc::Receiver<Bytes>,
     /// Sent once `chunks` is closed: [`Outcome::Response`] with an empty body when the stream
-    /// completed, otherwise [`Outcome::Error`] with Lambda's error document.
+    /// completed, otherwise [`Outcome::Error`] (or [`Outcome::Broken`]) with Lambda's error
+    /// document.
     pub end: oneshot::Receiver<Outcome>,
 }
 
@@ -473,6 +477,7 @@ async fn stream_response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> 
             duration,
         },
         StreamEnd::Failed(payload) => Outcome::Error { payload, duration },
+        StreamEnd::Broken(payload) => Outcome::Broken { payload, duration },
     };
     let _ = end_tx.send(outcome);
     resp
@@ -483,6 +488,8 @@ enum StreamEnd {
     Complete,
     /// Lambda's error document.
     Failed(Bytes),
+    /// The connection broke mid-body; Lambda's error document.
+    Broken(Bytes),
 }
 
 /// Forwards a streamed body's frames to `tx` (discarding them once its receiver is gone) until
@@ -505,7 +512,7 @@ async fn forward_stream(
                     StatusCode::BAD_REQUEST,
                     r#"{"errorMessage":"Failed to read response body","errorType":"InvalidResponse"}"#,
                 );
-                return (StreamEnd::Failed(payload), resp);
+                return (StreamEnd::Broken(payload), resp);
             }
         };
         match frame.into_data() {
