@@ -580,6 +580,11 @@ impl AttributeValue {
                 "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
             ));
         };
+        AttributeValue::from_kind(kind, val)
+    }
+
+    /// The value of one datatype member (`kind` is one of [`TYPE_NAMES`]).
+    fn from_kind(kind: &str, val: &Json) -> Result<AttributeValue, TypeError> {
         Ok(match kind {
             "S" => AttributeValue::S(json_str(val)?.to_owned()),
             "N" => AttributeValue::N(Number::parse(json_str(val)?)?),
@@ -841,11 +846,130 @@ impl Serialize for AttributeValue {
 }
 
 impl<'de> Deserialize<'de> for AttributeValue {
-    /// Validates as [`AttributeValue::from_json`]; the error text is DynamoDB's
-    /// message (serde_json may append a position to it).
+    /// Validates as [`AttributeValue::from_json`] (same results, same messages; serde_json
+    /// may append a position to them), but reads an object's members straight from the
+    /// input instead of building a `serde_json::Value` of it first: every item and key of
+    /// every request goes through here.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AttributeValue, D::Error> {
-        let v = Json::deserialize(d)?;
-        AttributeValue::from_json(&v).map_err(|e| D::Error::custom(e.message()))
+        d.deserialize_any(AttributeValueVisitor)
+    }
+}
+
+/// The datatype members of an attribute value, in [`TYPE_NAMES`] order; any other member
+/// name is ignored (as [`AttributeValue::from_json`] ignores it).
+fn kind_index(name: &str) -> Option<usize> {
+    TYPE_NAMES.iter().position(|t| *t == name)
+}
+
+/// A member name of an attribute value: its index in [`TYPE_NAMES`], if it is a datatype.
+struct MemberName(Option<usize>);
+
+impl<'de> Deserialize<'de> for MemberName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MemberName, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = MemberName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MemberName, E> {
+                Ok(MemberName(kind_index(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct AttributeValueVisitor;
+
+impl AttributeValueVisitor {
+    /// Anything but an object: the same error [`AttributeValue::from_json`] gives.
+    fn not_object<E: serde::de::Error>(v: Json) -> Result<AttributeValue, E> {
+        AttributeValue::from_json(&v).map_err(|e| E::custom(e.message()))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AttributeValueVisitor {
+    type Value = AttributeValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an attribute value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<AttributeValue, A::Error> {
+        // One slot per datatype; a repeated member replaces the earlier one, as in a JSON
+        // object read into a map.
+        let mut slots: [Option<Json>; TYPE_NAMES.len()] = Default::default();
+        while let Some(MemberName(kind)) = map.next_key()? {
+            match kind {
+                Some(i) => slots[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let mut found: Option<(usize, Json)> = None;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(v) = slot.take().filter(|v| !v.is_null()) else {
+                continue;
+            };
+            if found.is_some() {
+                return Err(A::Error::custom(
+                    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                ));
+            }
+            found = Some((i, v));
+        }
+        let Some((i, val)) = found else {
+            return Err(A::Error::custom(
+                "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+            ));
+        };
+        let kind = TYPE_NAMES[i];
+        match (kind, val) {
+            // The common case keeps the string it read.
+            ("S", Json::String(s)) => Ok(AttributeValue::S(s)),
+            (kind, val) => {
+                AttributeValue::from_kind(kind, &val).map_err(|e| A::Error::custom(e.message()))
+            }
+        }
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<AttributeValue, A::Error> {
+        Self::not_object(Json::deserialize(
+            serde::de::value::SeqAccessDeserializer::new(seq),
+        )?)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<AttributeValue, E> {
+        Self::not_object(Json::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AttributeValue, E> {
+        Self::not_object(Json::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AttributeValue, E> {
+        Self::not_object(Json::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<AttributeValue, E> {
+        Self::not_object(Json::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AttributeValue, E> {
+        Self::not_object(Json::from(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<AttributeValue, E> {
+        Self::not_object(Json::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<AttributeValue, E> {
+        Self::not_object(Json::Null)
     }
 }
 
@@ -1588,6 +1712,83 @@ mod tests {
                     .unwrap_or(Ordering::Equal)
                     .then(a.1.scalar_cmp(&b.1).unwrap_or(Ordering::Equal));
             assert_eq!(enc(&a).cmp(&enc(&b)), want);
+        }
+    }
+
+    /// The streaming `Deserialize` of [`AttributeValue`] gives what building a JSON value and
+    /// [`AttributeValue::from_json`] give: the same value, or the same message.
+    #[test]
+    fn deserialize_agrees_with_from_json() {
+        let cases = [
+            r#"{"S":"abc"}"#,
+            r#"{"S":""}"#,
+            r#"{"S":"a\"b\u00e9"}"#,
+            r#"{"N":"42"}"#,
+            r#"{"N":"-1.50e3"}"#,
+            r#"{"N":"abc"}"#,
+            r#"{"N":"1e200"}"#,
+            r#"{"N":""}"#,
+            r#"{"N":5}"#,
+            r#"{"B":"AAEC"}"#,
+            r#"{"B":"not base64!"}"#,
+            r#"{"BOOL":true}"#,
+            r#"{"BOOL":"true"}"#,
+            r#"{"NULL":true}"#,
+            r#"{"NULL":false}"#,
+            r#"{"M":{"a":{"S":"x"},"b":{"N":"1"}}}"#,
+            r#"{"M":{"a":{"S":"x","N":"1"}}}"#,
+            r#"{"M":[]}"#,
+            r#"{"L":[{"S":"x"},{"N":"2"},{"L":[]}]}"#,
+            r#"{"L":{}}"#,
+            r#"{"SS":["b","a"]}"#,
+            r#"{"SS":["a","a"]}"#,
+            r#"{"SS":[]}"#,
+            r#"{"NS":["1","01"]}"#,
+            r#"{"NS":["2","1"]}"#,
+            r#"{"BS":["AA==","AQ=="]}"#,
+            r#"{"BS":[]}"#,
+            // Shapes: more than one datatype, none, nulls and unknown members.
+            r#"{"S":"a","N":"1"}"#,
+            r#"{"N":"1","S":"a"}"#,
+            r#"{}"#,
+            r#"{"X":"a"}"#,
+            r#"{"X":{"deep":[1,2,{"S":"not a member"}]},"S":"kept"}"#,
+            r#"{"S":null}"#,
+            r#"{"S":null,"N":"3"}"#,
+            r#"{"S":"first","S":"second"}"#,
+            r#"{"S":"a","S":null}"#,
+            r#"{"s":"lowercase"}"#,
+            // Not an object.
+            r#""S""#,
+            r#"5"#,
+            r#"-5"#,
+            r#"1.5"#,
+            r#"true"#,
+            r#"null"#,
+            r#"[]"#,
+            r#"[{"S":"a"}]"#,
+        ];
+        let strip = |m: String| match m.rfind(" at line ") {
+            Some(i) => m[..i].to_owned(),
+            None => m,
+        };
+        for case in cases {
+            let streamed =
+                serde_json::from_str::<AttributeValue>(case).map_err(|e| strip(e.to_string()));
+            let json: Json = serde_json::from_str(case).unwrap_or_else(|e| panic!("{case}: {e}"));
+            let via_value = AttributeValue::from_json(&json).map_err(|e| e.message().to_owned());
+            assert_eq!(streamed, via_value, "{case}");
+        }
+        // Inside an item and a request, as the API reads them.
+        let item: std::result::Result<Item, _> =
+            serde_json::from_str(r#"{"pk":{"S":"g#1"},"sk":{"N":"0"}}"#);
+        let item = item.unwrap_or_default();
+        assert_eq!(item.get("pk"), Some(&AttributeValue::s("g#1")));
+        assert_eq!(item.get("sk").map(AttributeValue::type_name), Some("N"));
+        // Malformed JSON is still a syntax error, wherever it is.
+        for bad in [r#"{"S":"a""#, r#"{"X":[1,}"#, r#"[1,"#] {
+            let e = serde_json::from_str::<AttributeValue>(bad).err();
+            assert!(e.is_some_and(|e| e.is_syntax() || e.is_eof()), "{bad}");
         }
     }
 }

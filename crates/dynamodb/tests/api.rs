@@ -322,6 +322,26 @@ async fn put_get_delete_and_key_errors() {
             json!({"TableName": "items", "Item": {"pk": s("a"), "sk": n("1")}, "ReturnValues": "ALL_NEW"}),
             "Return values set to invalid value",
         ),
+        (
+            "GetItem",
+            json!({"TableName": "items", "Key": {"pk": {"S": "a", "N": "1"}, "sk": n("1")}}),
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "items", "Key": {"pk": {}, "sk": n("1")}}),
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "items", "Key": {"pk": {"S": null, "Q": "x"}, "sk": n("1")}}),
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "items", "Key": {"pk": s("a"), "sk": n("1e999")}}),
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+        ),
     ];
     for (op, body, want) in errors {
         let (code, msg) = h.err(op, body).await;
@@ -1103,6 +1123,25 @@ async fn protocol_errors() {
         )
         .await;
     assert_eq!(code, "SerializationException");
+    for (key, want) in [
+        (json!({"pk": "a"}), "cannot be converted to Structure"),
+        (json!({"pk": 5}), "cannot be converted to Structure"),
+        (
+            json!({"pk": [s("a")]}),
+            "Start of list found where not expected",
+        ),
+        (json!({"pk": {"S": 5}}), "cannot be converted to String"),
+        (
+            json!({"pk": {"S": {}}}),
+            "Start of structure or map found where not expected",
+        ),
+    ] {
+        let (code, msg) = h
+            .err("GetItem", json!({"TableName": "prt", "Key": key}))
+            .await;
+        assert_eq!(code, "SerializationException", "{key}");
+        assert!(msg.ends_with(want), "{key}: {msg}");
+    }
     let (code, _) = h
         .err(
             "PutItem",
