@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::{DdbError, Result};
@@ -167,19 +167,22 @@ impl DynamoDb {
             Err(e) => Err(e),
         };
         match result {
-            Ok(body) => respond(StatusCode::OK, body, &request_id),
+            Ok(body) => respond(StatusCode::OK, body, request_id),
             Err(e) => {
                 tracing::debug!(code = e.code(), error = %e, target, "dynamodb request failed");
                 let err = e.to_aws().with_request_id(request_id.clone());
                 let body = err.body(&request_id).into_bytes();
-                respond(err.status, body, &request_id)
+                respond(err.status, body, request_id)
             }
         }
     }
 }
 
+const CRC32_HEADER: HeaderName = HeaderName::from_static("x-amz-crc32");
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(gust_aws::REQUEST_ID_HEADER);
+
 /// A JSON 1.0 response with its request id and CRC32 (botocore checks `x-amz-crc32`).
-fn respond(status: StatusCode, body: Body, request_id: &str) -> Response {
+fn respond(status: StatusCode, body: Body, request_id: String) -> Response {
     let crc = crate::crc32::checksum(&body);
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
@@ -187,9 +190,10 @@ fn respond(status: StatusCode, body: Body, request_id: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.0"),
     );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(gust_aws::REQUEST_ID_HEADER, v);
+    // The id's own bytes become the header value (no copy).
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
+        h.insert(REQUEST_ID_HEADER, v);
     }
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    h.insert(CRC32_HEADER, HeaderValue::from(crc));
     resp
 }

@@ -278,11 +278,13 @@ impl DynamoDb {
         exprs.finish()?;
         let consistent = input.consistent_read.unwrap_or(false);
         let stored = self.store.get(&table, &key).await?;
-        let consumed = {
-            let mut c = Consumed::new(&table.name);
-            c.read = read_units(stored.as_ref().map_or(0, |s| s.size) as u64, consistent);
-            c.wire(report)
-        };
+        let consumed = (report != Report::None)
+            .then(|| {
+                let mut c = Consumed::new(&table.name);
+                c.read = read_units(stored.as_ref().map_or(0, |s| s.size) as u64, consistent);
+                c.wire(report)
+            })
+            .flatten();
         get_response(stored.map(|s| s.json), projection.as_ref(), consumed)
     }
 }
