@@ -570,6 +570,11 @@ fn host_of(uri: &Uri) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Signing
 
+// Named once: a header inserted by a `&str` name copies the name every time.
+const X_AMZ_DATE: http::HeaderName = http::HeaderName::from_static("x-amz-date");
+const X_AMZ_CONTENT_SHA256: http::HeaderName =
+    http::HeaderName::from_static("x-amz-content-sha256");
+
 /// Adds x-amz-date, x-amz-content-sha256 and authorization (signs host and all x-amz-* headers
 /// and content-type). `uri` may be absolute (host taken from it, and a `host` header inserted if
 /// missing) or origin-form with an existing host header.
@@ -593,7 +598,7 @@ pub fn sign_headers(
         }
     }
     if let Ok(v) = HeaderValue::from_str(&amz_date) {
-        headers.insert("x-amz-date", v);
+        headers.insert(X_AMZ_DATE, v);
     }
     let payload_hex;
     let payload_hash = match headers
@@ -604,7 +609,7 @@ pub fn sign_headers(
         None => {
             payload_hex = hex32(&Sha256::digest(body));
             if let Ok(v) = HeaderValue::from_bytes(&payload_hex) {
-                headers.insert("x-amz-content-sha256", v);
+                headers.insert(X_AMZ_CONTENT_SHA256, v);
             }
             Cow::Borrowed(hex_str(&payload_hex))
         }
@@ -661,7 +666,8 @@ pub fn sign_headers(
     }
     authz.push_str(", Signature=");
     authz.push_str(hex_str(&sig));
-    if let Ok(v) = HeaderValue::from_str(&authz) {
+    // The string's own bytes become the header value (no copy).
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(authz)) {
         headers.insert(header::AUTHORIZATION, v);
     }
 }
@@ -889,17 +895,20 @@ fn parse_credential(cred: &str) -> Result<(&str, &str, &str, &str), VerifyError>
 }
 
 fn parse_signed_headers(s: &str) -> Vec<Cow<'_, str>> {
-    s.split(';')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            if h.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(h.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(h)
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.bytes().filter(|b| *b == b';').count() + 1);
+    out.extend(
+        s.split(';')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(h.to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(h)
+                }
+            }),
+    );
+    out
 }
 
 fn bad_date(v: &str) -> VerifyError {

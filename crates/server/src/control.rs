@@ -132,8 +132,12 @@ async fn serve_direct(
     service: Arc<dyn TargetService>,
     req: Request,
 ) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let request_id = gust_aws::auth::ensure_request_id(&mut parts);
+    let (parts, body) = req.into_parts();
+    // Nothing past this point reads the extensions: the id is handed on as it is.
+    let request_id = match parts.extensions.get::<gust_aws::auth::RequestId>() {
+        Some(id) => id.clone(),
+        None => gust_aws::auth::RequestId(gust_aws::request_id()),
+    };
     match gust_aws::auth::verify_buffered(lookup.as_ref(), &parts, body, &request_id).await {
         Ok((bytes, _identity)) => service.serve(&parts.headers, bytes, request_id.0).await,
         Err(resp) => resp,
