@@ -130,6 +130,13 @@ exports.handler = awslambda.streamifyResponse(async (event, stream, context) => 
       throw new TypeError('boom');
     case 'throw_first':
       throw new RangeError('early');
+    case 'pipeline': {
+      const { pipeline } = require('stream/promises');
+      const { Readable } = require('stream');
+      stream.setContentType('application/json');
+      await pipeline(Readable.from(['[', '1,', '2', ']']), stream);
+      return;
+    }
     case 'exit_mid':
       stream.write('x');
       await sleep(50);
@@ -569,6 +576,23 @@ async fn a_custom_runtime_streams_with_raw_chunks_and_error_trailers() {
         assert!(Instant::now() < deadline, "{lines:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    fx.invoker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_readable_piped_into_the_stream_arrives_whole() {
+    let Some(fx) = fixture() else { return };
+    let f = record("piper", "streamer", 10);
+    let mut s = fx.stream(&f, json!({"action": "pipeline"})).await;
+    assert_eq!(s.content_type.as_deref(), Some("application/json"));
+    assert_eq!(rest(&mut s).await, b"[1,2]");
+    assert_eq!(s.end.await.unwrap().function_error, None);
+    // Twice on the same environment: the stream's connection is left ready for `next`.
+    let mut s = fx.stream(&f, json!({"action": "pipeline"})).await;
+    assert_eq!(rest(&mut s).await, b"[1,2]");
+    let end = s.end.await.unwrap();
+    assert!(!end.cold_start);
+    assert_eq!(end.function_error, None);
     fx.invoker.shutdown().await;
 }
 
