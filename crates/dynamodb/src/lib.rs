@@ -18,8 +18,9 @@
 //! ([`spawn_ttl_sweeper`]) deletes expired items in the background; until then they are
 //! still returned, as DynamoDB does.
 //!
-//! This crate does not verify signatures (the server puts SigV4 in front of [`router`]) and
-//! does not choose a backend (the server does).
+//! This crate does not verify signatures (the server verifies SigV4 before it hands a request
+//! to [`DynamoDb::handle`], or puts its middleware in front of [`router`]) and does not choose
+//! a backend (the server does).
 
 use std::sync::Arc;
 use std::time::Duration;
