@@ -611,3 +611,54 @@ async fn a_function_that_does_not_stream_yields_one_chunk() {
     assert!(end.payload.is_empty());
     fx.invoker.shutdown().await;
 }
+
+/// Warm time to the first chunk and stream throughput (run with
+/// `cargo test -p gust-runtime --release --test streaming -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; prints numbers"]
+async fn bench_first_chunk_and_throughput() {
+    let Some(fx) = fixture() else { return };
+    let f = record("benchfn", "streamer", 30);
+    let mut warm = fx.stream(&f, json!({})).await;
+    rest(&mut warm).await;
+    let mut first = Vec::new();
+    let mut whole = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        let mut s = fx.stream(&f, json!({"action": "sleepy"})).await;
+        s.chunks.recv().await.unwrap();
+        first.push(t.elapsed());
+        rest(&mut s).await;
+        assert_eq!(s.end.await.unwrap().function_error, None);
+        let t = Instant::now();
+        let mut s = fx.stream(&f, json!({})).await;
+        rest(&mut s).await;
+        s.end.await.unwrap();
+        whole.push(t.elapsed());
+    }
+    first.sort();
+    whole.sort();
+    let p = |v: &[Duration], q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    eprintln!(
+        "warm time to first chunk: p50 {:?}, p99 {:?}",
+        p(&first, 0.5),
+        p(&first, 0.99)
+    );
+    eprintln!(
+        "warm one-chunk stream, invoke_stream to end: p50 {:?}, p99 {:?}",
+        p(&whole, 0.5),
+        p(&whole, 0.99)
+    );
+    let n = 1024; // 64 MB in 64 KB writes
+    let t = Instant::now();
+    let mut s = fx.stream(&f, json!({"action": "flood", "n": n})).await;
+    let got = rest(&mut s).await.len();
+    let took = t.elapsed();
+    assert_eq!(got, n * 64 * 1024);
+    assert_eq!(s.end.await.unwrap().function_error, None);
+    eprintln!(
+        "64 MB streamed in {took:?}: {:.0} MB/s",
+        got as f64 / 1e6 / took.as_secs_f64()
+    );
+    fx.invoker.shutdown().await;
+}
