@@ -1,10 +1,13 @@
 //! The process executor: Lambda functions as child processes speaking the Runtime API.
 //!
 //! - [`invoker`]: [`ProcessInvoker`], the [`crate::Invoker`] implementation: invocation flow,
-//!   deadlines, crash and OOM reporting, platform log lines, provisioned concurrency, shutdown.
+//!   deadlines, crash and OOM reporting, platform log lines, provisioned concurrency, shutdown,
+//!   and response streaming (`invoke_stream`: the stream is handed over at its first byte and
+//!   the invocation ends with it).
 //! - [`pool`]: the environment pool and concurrency accounting, a plain struct without I/O.
 //! - [`environment`]: one child process: launch, clean environment variables, stop.
-//! - [`runtime_api`]: the per-environment Runtime API (2018-06-01) HTTP server.
+//! - [`runtime_api`]: the per-environment Runtime API (2018-06-01) HTTP server, including
+//!   streamed responses (`Lambda-Runtime-Function-Response-Mode: streaming`, error trailers).
 //! - [`logs`]: output readers with a drain barrier, and the batching log writer.
 //! - [`memory`]: memory cgroups (v1 or v2) or an RSS watchdog.
 //!
