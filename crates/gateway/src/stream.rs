@@ -8,9 +8,7 @@
 //! - A function that streamed anything else answers 200 with its content type and its bytes
 //!   as the body.
 //! - A function that did not stream (its whole result as one chunk) is mapped exactly as a
-//!   `BUFFERED` URL maps it (payload format 2.0 rules), except that a result made of a JSON
-//!   object, 8 NUL bytes and a body is taken for an HTTP response stream that an executor
-//!   buffered (its content type lost on the way).
+//!   `BUFFERED` URL maps it (payload format 2.0 rules).
 //!
 //! The status line is sent once the first body byte (or the prelude) is known, so a
 //! function that fails before that gets the same 502 as a buffered URL; a failure after it
@@ -121,32 +119,11 @@ async fn buffered(mut stream: InvokeStream) -> Result<Streamed, GatewayError> {
     if end.function_error.is_some() {
         return Err(GatewayError::FunctionError);
     }
-    let payload = payload.freeze();
-    if let Some(response) = buffered_http_stream(&payload) {
-        return Ok(Streamed {
-            response: response?,
-            cold_start: end.cold_start,
-        });
-    }
     let response = map_v2(&payload)?.map(ResponseBody::full);
     Ok(Streamed {
         response,
         cold_start: end.cold_start,
     })
-}
-
-/// An HTTP response stream that reached us whole: an executor that buffers a function's
-/// stream hands over its bytes without its content type. The bytes still say what they are:
-/// a JSON prelude object, then 8 NUL bytes (which JSON text never contains, so no JSON
-/// result can look like this), then the body. `None` when `payload` is not of that form.
-fn buffered_http_stream(payload: &Bytes) -> Option<Result<Response<ResponseBody>, GatewayError>> {
-    if payload.first() != Some(&b'{') {
-        return None;
-    }
-    let at = find(payload, &DELIMITER)?;
-    let head = map_prelude(&payload[..at]);
-    let body = payload.slice(at + DELIMITER.len()..);
-    Some(head.map(|h| h.map(|()| ResponseBody::full(body))))
 }
 
 /// Waits for the end of a stream whose chunks are exhausted: a failure is the 502 of a
