@@ -659,7 +659,7 @@ fn markdown(
     let _ = writeln!(
         o,
         "Same native load generator for both servers (one keep-alive HTTP/1.1 connection per client, every request \
-         SigV4-signed on the spot, {} load-generator thread(s) driving all clients, {:.1} s per cell after a 0.3 s warm-up). **Gust's writes are durable**: a PutItem or \
+         SigV4-signed on the spot, all clients driven by {}, {:.1} s per cell after a 0.3 s warm-up). **Gust's writes are durable**: a PutItem or \
          UpdateItem is acknowledged only after its commit is fsynced (concurrent writers share fsyncs through group \
          commit). moto_server keeps its tables in memory (no durability at all). Table: `pk` (S, hash), `sk` (N, range); \
          items of ~200 bytes; GetItem and UpdateItem pick one of {READ_ITEMS} items at random; Query reads one partition of \
@@ -667,7 +667,10 @@ fn markdown(
          completed operation; *client CPU/op* is the load generator's (signing, JSON body, hyper), the same code for \
          both. The machine has 2 cores shared by client and server, so at 8 clients the sum of the two bounds the \
          throughput.\n",
-        args.client_threads,
+        match args.client_threads {
+            1 => "one load-generator thread".to_owned(),
+            n => format!("{n} load-generator threads"),
+        },
         args.seconds
     );
     let _ = writeln!(
