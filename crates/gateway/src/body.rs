@@ -2,17 +2,18 @@
 //!
 //! Every API route, MOCK, buffered function URL and error answers with a whole buffer
 //! ([`http_body_util::Full`], so hyper sends `Content-Length` as before and the hot path costs
-//! one match more). Only `RESPONSE_STREAM` function URLs whose function streamed use the
-//! streaming variant: its chunks go out as HTTP/1.1 chunks as the function writes them, and a
-//! function that fails in the middle of its stream makes the body end in an error, so hyper
-//! cuts the response short (no terminating chunk) and the client sees it incomplete.
+//! one match more). `RESPONSE_STREAM` function URLs whose function streamed, and `wasm`
+//! functions still writing their body after their head ([`gust_runtime::HttpBody`]), stream:
+//! chunks go out as HTTP/1.1 chunks as the function writes them, and a function that fails in
+//! the middle makes the body end in an error, so hyper cuts the response short (no
+//! terminating chunk) and the client sees it incomplete.
 
 use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use gust_runtime::InvokeStream;
+use gust_runtime::{HttpBody, InvokeStream};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 
@@ -25,27 +26,46 @@ pub enum StreamError {
     /// The invocation ended without saying how.
     #[error("the invocation ended without a result")]
     Lost,
+    /// A `wasm` function's raw HTTP body stopped before its end.
+    #[error(transparent)]
+    Cut(#[from] gust_runtime::BodyCut),
 }
 
 /// The body of every gateway response.
 #[derive(Debug)]
-pub struct ResponseBody(Inner);
+pub struct ResponseBody {
+    inner: Inner,
+    /// A failure held back for one poll, so that hyper flushes what was already written
+    /// (the head and the chunks before the failure) before it aborts the connection.
+    cut: Option<StreamError>,
+}
 
 #[derive(Debug)]
 enum Inner {
     Full(Full<Bytes>),
     Stream(Box<Streamed>),
+    /// A `wasm` function's own response body (whole, or still being written).
+    Raw(HttpBody),
 }
 
 impl ResponseBody {
+    fn of(inner: Inner) -> ResponseBody {
+        ResponseBody { inner, cut: None }
+    }
+
     /// A whole body.
     pub fn full(bytes: Bytes) -> ResponseBody {
-        ResponseBody(Inner::Full(Full::new(bytes)))
+        ResponseBody::of(Inner::Full(Full::new(bytes)))
+    }
+
+    /// A `wasm` function's response body ([`gust_runtime::HttpHandler::handle_http_stream`]).
+    pub fn raw(body: HttpBody) -> ResponseBody {
+        ResponseBody::of(Inner::Raw(body))
     }
 
     /// `first` (bytes already read from the stream, if any), then the rest of `stream`.
     pub(crate) fn stream(first: Bytes, stream: InvokeStream, request_id: &str) -> ResponseBody {
-        ResponseBody(Inner::Stream(Box::new(Streamed {
+        ResponseBody::of(Inner::Stream(Box::new(Streamed {
             first: (!first.is_empty()).then_some(first),
             stream,
             done: false,
@@ -121,28 +141,47 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
-        match &mut self.get_mut().0 {
-            Inner::Full(full) => match Pin::new(full).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-                Poll::Ready(Some(Err(never))) => match never {},
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
+        let this = self.get_mut();
+        let polled = match &mut this.inner {
+            Inner::Full(full) => {
+                return match Pin::new(full).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                    Poll::Ready(Some(Err(never))) => match never {},
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            _ if this.cut.is_some() => return Poll::Ready(this.cut.take().map(Err)),
             Inner::Stream(s) => s.poll_frame(cx),
+            Inner::Raw(raw) => Pin::new(raw).poll_frame(cx).map_err(StreamError::from),
+        };
+        match polled {
+            // Hyper flushes its buffer when the body is pending, then polls again at once.
+            Poll::Ready(Some(Err(e))) => {
+                this.cut = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.0 {
+        if self.cut.is_some() {
+            return false;
+        }
+        match &self.inner {
             Inner::Full(full) => full.is_end_stream(),
             Inner::Stream(s) => s.done && s.first.is_none(),
+            Inner::Raw(raw) => raw.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
+        match &self.inner {
             Inner::Full(full) => full.size_hint(),
             Inner::Stream(_) => SizeHint::default(),
+            Inner::Raw(raw) => raw.size_hint(),
         }
     }
 }

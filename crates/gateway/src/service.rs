@@ -160,7 +160,7 @@ where
     if let Some(cors) = &api.cors {
         cors.apply(parts.headers.get(ORIGIN), resp.headers_mut());
     }
-    (full(resp), flavor)
+    (resp, flavor)
 }
 
 /// A whole-buffer response as the gateway's response type.
@@ -181,24 +181,24 @@ async fn api_request<'s, B>(
     request_id: &str,
     flavor: Flavor,
     outcome: &mut Outcome<'s>,
-) -> Response<Bytes>
+) -> Response<ResponseBody>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if headers_too_large(gw, parts) {
-        return GatewayError::HeadersTooLarge.response(flavor);
+        return full(GatewayError::HeadersTooLarge.response(flavor));
     }
     let Some((route, params)) = found else {
-        return GatewayError::NotFound.response(flavor);
+        return full(GatewayError::NotFound.response(flavor));
     };
     let body = match collect(body, parts, gw.config.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => return e.response(flavor),
+        Err(e) => return full(e.response(flavor)),
     };
     let name = match &route.target {
         Target::Mock(m) => {
-            let mut resp = Response::new(m.body.clone());
+            let mut resp = Response::new(ResponseBody::full(m.body.clone()));
             *resp.status_mut() = m.status;
             *resp.headers_mut() = m.headers.clone();
             return resp;
@@ -208,7 +208,7 @@ where
     outcome.function = name;
     let Some(entry) = snap.functions.get(name) else {
         tracing::warn!(api = %api.name, route = %route.route_key, function = %name, "the route's function does not exist");
-        return GatewayError::Internal.response(flavor);
+        return full(GatewayError::Internal.response(flavor));
     };
     if entry.wasm {
         return raw_http(
@@ -255,13 +255,15 @@ where
             },
         ),
     };
-    match invoke(gw, entry, payload, request_id, Some(api.timeout)).await {
-        Ok(r) => {
-            outcome.cold_start = r.cold_start;
-            map_result(&r, flavor)
-        }
-        Err(e) => e.response(flavor),
-    }
+    full(
+        match invoke(gw, entry, payload, request_id, Some(api.timeout)).await {
+            Ok(r) => {
+                outcome.cold_start = r.cold_start;
+                map_result(&r, flavor)
+            }
+            Err(e) => e.response(flavor),
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)] // the routing result plus the request
@@ -316,7 +318,7 @@ where
             break 'resp full(GatewayError::Internal.response(flavor));
         };
         if entry.wasm {
-            break 'resp full(raw_http(gw, entry, parts, raw_path, body, None, flavor).await);
+            break 'resp raw_http(gw, entry, parts, raw_path, body, None, flavor).await;
         }
         let headers = forwarded_headers(parts, conn);
         let domain = url::domain_name(url_id, &gw.config.region);
@@ -490,7 +492,9 @@ fn map_result(r: &InvokeResponse, flavor: Flavor) -> Response<Bytes> {
     mapped.unwrap_or_else(|e| e.response(flavor))
 }
 
-/// Hands a `wasm` function the request itself, with `path` as its path.
+/// Hands a `wasm` function the request itself, with `path` as its path. A function still
+/// writing its body after sending its head streams the rest (`HttpHandler::handle_http_stream`);
+/// the integration timeout, if any, is on the head.
 async fn raw_http(
     gw: &Gateway,
     entry: &FunctionEntry,
@@ -499,7 +503,7 @@ async fn raw_http(
     body: Bytes,
     timeout: Option<Duration>,
     flavor: Flavor,
-) -> Response<Bytes> {
+) -> Response<ResponseBody> {
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.to_string(),
@@ -511,23 +515,23 @@ async fn raw_http(
         *h = parts.headers.clone();
     }
     let Ok(req) = builder.body(body) else {
-        return GatewayError::BadRequest.response(flavor);
+        return full(GatewayError::BadRequest.response(flavor));
     };
     let handler = gw.deps.http.clone();
     let record: Arc<gust_model::FunctionRecord> = entry.record.clone();
     let result = match timeout {
         Some(t) => {
-            let task = tokio::spawn(async move { handler.handle_http(record, req).await });
+            let task = tokio::spawn(async move { handler.handle_http_stream(record, req).await });
             match tokio::time::timeout(t, task).await {
-                Err(_) => return GatewayError::Timeout.response(flavor),
-                Ok(Err(_)) => return GatewayError::Internal.response(flavor),
+                Err(_) => return full(GatewayError::Timeout.response(flavor)),
+                Ok(Err(_)) => return full(GatewayError::Internal.response(flavor)),
                 Ok(Ok(r)) => r,
             }
         }
-        None => handler.handle_http(record, req).await,
+        None => handler.handle_http_stream(record, req).await,
     };
     match result {
-        Ok(resp) => resp,
-        Err(e) => invoke_error(e).response(flavor),
+        Ok(resp) => resp.map(ResponseBody::raw),
+        Err(e) => full(invoke_error(e).response(flavor)),
     }
 }

@@ -1,8 +1,10 @@
 //! `RESPONSE_STREAM` function URLs over a real socket, with reqwest as the client and a
 //! scripted invoker whose streams the tests feed chunk by chunk: the HTTP prelude of
 //! `awslambda.HttpResponseStream.from`, plain streams, results that were not streamed, and
-//! failures before and after the first byte. The ordering tests make the function wait until
-//! the client has read a chunk before it writes the next one.
+//! failures before and after the first byte; and `wasm` functions' raw HTTP bodies that are
+//! still being written after their head, through an API route and a function URL. The
+//! ordering tests make the function wait until the client has read a chunk before it writes
+//! the next one.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,10 +15,12 @@ use bytes::Bytes;
 use gust_aws::sigv4::Credentials;
 use gust_gateway::{Gateway, GatewayConfig, GatewayDeps};
 use gust_model::{
-    CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, FUNCTION_SCHEMA_VERSION,
+    ApiDefinition, CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, PayloadFormat,
+    RouteSpec, FUNCTION_SCHEMA_VERSION,
 };
 use gust_runtime::{
-    HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker,
+    BodyStream, HttpBody, HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream,
+    Invoker,
 };
 use gust_store::{ApiStore, FunctionStore, SqliteStore, StoreOptions};
 use tokio::sync::{mpsc, oneshot};
@@ -24,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 const WAIT: Duration = Duration::from_secs(5);
 const STREAM_ID: &str = "stream00000000000000000000000000";
 const BUFFERED_ID: &str = "buffer00000000000000000000000000";
+const WASM_ID: &str = "wasm0000000000000000000000000000";
 const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
 
 /// Hands out what a test queued, in order, and counts calls of each kind.
@@ -60,17 +65,54 @@ impl Invoker for ScriptedInvoker {
     async fn shutdown(&self) {}
 }
 
-struct NoHttp;
+/// Hands out the raw responses a test queued for `wasm` functions, in order.
+#[derive(Default)]
+struct ScriptedHttp {
+    responses: Mutex<VecDeque<http::Response<HttpBody>>>,
+}
 
 #[async_trait]
-impl HttpHandler for NoHttp {
+impl HttpHandler for ScriptedHttp {
     async fn handle_http(
         &self,
         _function: Arc<FunctionRecord>,
         _request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, InvokeError> {
-        Err(InvokeError::Internal("no wasm here".into()))
+        Err(InvokeError::Internal("the gateway asks for streams".into()))
     }
+
+    async fn handle_http_stream(
+        &self,
+        _function: Arc<FunctionRecord>,
+        _request: http::Request<Bytes>,
+    ) -> Result<http::Response<HttpBody>, InvokeError> {
+        self.responses
+            .lock()
+            .expect("responses")
+            .pop_front()
+            .ok_or_else(|| InvokeError::Internal("no response queued".into()))
+    }
+}
+
+/// A `wasm` function's body still being written: its chunks and how it ends.
+type RawStream = (
+    HttpBody,
+    mpsc::Sender<Bytes>,
+    oneshot::Sender<Result<(), String>>,
+);
+
+fn raw_stream() -> RawStream {
+    let (chunks_tx, chunks) = mpsc::channel(4);
+    let (end_tx, end) = oneshot::channel();
+    (
+        HttpBody::Stream(BodyStream {
+            chunks,
+            end,
+            hold: None,
+        }),
+        chunks_tx,
+        end_tx,
+    )
 }
 
 /// The function's side of a streamed invocation.
@@ -127,6 +169,7 @@ fn result(payload: &[u8], function_error: Option<&str>) -> InvokeResponse {
 struct Harness {
     _dir: tempfile::TempDir,
     invoker: Arc<ScriptedInvoker>,
+    http: Arc<ScriptedHttp>,
     base: String,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -200,7 +243,39 @@ impl Harness {
             .await
             .expect("put url");
 
+        let mut wasm = other.clone();
+        wasm.config.name = "wasmfn".into();
+        wasm.config.runtime = "wasm".into();
+        store.put_function(&wasm).await.expect("put function");
+        store
+            .put_function_url(&FunctionUrlConfig {
+                function: "wasmfn".into(),
+                ..url(WASM_ID, "BUFFERED", None)
+            })
+            .await
+            .expect("put url");
+        store
+            .put_api(&ApiDefinition {
+                schema_version: 1,
+                name: "rawapi".into(),
+                payload_format: PayloadFormat::V2,
+                stage: None,
+                domains: vec![],
+                cors: None,
+                integration_timeout_ms: 29_000,
+                stage_variables: BTreeMap::new(),
+                routes: vec![RouteSpec {
+                    route_key: "GET /raw".into(),
+                    function: "wasmfn".into(),
+                    mock: None,
+                }],
+                last_modified: String::new(),
+            })
+            .await
+            .expect("put api");
+
         let invoker = Arc::new(ScriptedInvoker::default());
+        let http = Arc::new(ScriptedHttp::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -211,7 +286,7 @@ impl Harness {
                 apis: store.clone(),
                 functions: store,
                 invoker: invoker.clone(),
-                http: Arc::new(NoHttp),
+                http: http.clone(),
                 credentials: Arc::new(Credentials {
                     access_key_id: "AKID".into(),
                     secret_access_key: "secret".into(),
@@ -225,6 +300,7 @@ impl Harness {
         Harness {
             _dir: dir,
             invoker,
+            http,
             base,
             client: reqwest::Client::new(),
             stop: Some(stop),
@@ -247,6 +323,21 @@ impl Harness {
         .await
         .expect("the response head came in time")
         .expect("response")
+    }
+
+    fn queue_raw(&self, resp: http::Response<HttpBody>) {
+        self.http
+            .responses
+            .lock()
+            .expect("responses")
+            .push_back(resp);
+    }
+
+    async fn send(&self, path: &str) -> reqwest::Response {
+        tokio::time::timeout(WAIT, self.client.get(format!("{}{path}", self.base)).send())
+            .await
+            .expect("the response head came in time")
+            .expect("response")
     }
 
     async fn stop(mut self) {
@@ -459,5 +550,70 @@ async fn a_result_that_was_not_streamed_maps_as_a_buffered_url_does() {
     assert_eq!(rest(resp).await, b"hi");
     assert_eq!(h.invoker.invoke_calls.lock().expect("calls").len(), 1);
     assert_eq!(h.invoker.stream_calls.lock().expect("calls").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasm_body_still_being_written_streams_through_routes_and_urls() {
+    let h = Harness::start().await;
+    let url_path = format!("/lambda-url/{WASM_ID}/");
+    for path in ["/raw", url_path.as_str()] {
+        let (body, chunks, end) = raw_stream();
+        let mut head = http::Response::new(body);
+        *head.status_mut() = http::StatusCode::ACCEPTED;
+        head.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static("text/plain"));
+        h.queue_raw(head);
+        let (got_first_tx, got_first) = oneshot::channel::<()>();
+        let function = tokio::spawn(async move {
+            chunks
+                .send(Bytes::from_static(b"tick "))
+                .await
+                .expect("send");
+            tokio::time::timeout(WAIT, got_first)
+                .await
+                .expect("the client saw chunk 1 while the function was still running")
+                .expect("signal");
+            chunks
+                .send(Bytes::from_static(b"tock"))
+                .await
+                .expect("send");
+            drop(chunks);
+            let _ = end.send(Ok(()));
+        });
+        let mut resp = h.send(path).await;
+        assert_eq!(resp.status(), 202, "{path}");
+        assert_eq!(resp.headers()["content-type"], "text/plain");
+        assert_eq!(resp.headers()["transfer-encoding"], "chunked");
+        assert_eq!(next_chunk(&mut resp).await.as_deref(), Some(&b"tick "[..]));
+        got_first_tx.send(()).expect("the function is waiting");
+        assert_eq!(rest(resp).await, b"tock");
+        function.await.expect("function task");
+    }
+
+    // A body that stops before its end is cut short.
+    let (body, chunks, end) = raw_stream();
+    h.queue_raw(http::Response::new(body));
+    chunks
+        .send(Bytes::from_static(b"half"))
+        .await
+        .expect("send");
+    drop(chunks);
+    let _ = end.send(Err("wasm trap".into()));
+    let mut resp = h.send("/raw").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(next_chunk(&mut resp).await.as_deref(), Some(&b"half"[..]));
+    let cut = tokio::time::timeout(WAIT, resp.chunk())
+        .await
+        .expect("in time");
+    assert!(cut.is_err(), "{cut:?}");
+
+    // A whole body keeps its Content-Length.
+    h.queue_raw(http::Response::new(HttpBody::Full(Bytes::from_static(
+        b"whole",
+    ))));
+    let resp = h.send("/raw").await;
+    assert_eq!(resp.headers()["content-length"], "5");
+    assert_eq!(rest(resp).await, b"whole");
     h.stop().await;
 }
