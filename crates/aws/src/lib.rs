@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod eventstream;
 pub mod sigv4;
 
 pub use error::{AwsError, Protocol};

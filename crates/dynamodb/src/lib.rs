@@ -4,7 +4,7 @@
 //! codes; messages are DynamoDB's own. Layers, top to bottom:
 //!
 //! - [`request`]: `X-Amz-Target` + body → one typed [`request::Operation`]; responses carry
-//!   `x-amz-crc32` ([`crc32`]);
+//!   `x-amz-crc32` (CRC-32 by `crc32fast`);
 //! - `ops`: one handler per operation (tables, items, query/scan, batches and transactions);
 //! - [`catalog`]: table metadata, its validation and `TableDescription`; [`keys`]: key
 //!   extraction and encodings; [`capacity`]: consumed capacity units;
@@ -32,7 +32,6 @@ use axum::Router;
 
 pub mod capacity;
 pub mod catalog;
-pub mod crc32;
 pub mod error;
 pub mod expr;
 pub mod keys;

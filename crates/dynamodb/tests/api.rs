@@ -72,7 +72,7 @@ impl Harness {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .expect("body");
-        assert_eq!(crc, gust_dynamodb::crc32::checksum(&bytes));
+        assert_eq!(crc, crc32fast::hash(&bytes));
         let body = serde_json::from_slice(&bytes).expect("json body");
         Resp { status, body }
     }
