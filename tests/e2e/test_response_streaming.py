@@ -244,3 +244,52 @@ def test_error_through_a_stream_url(gust, lam):
         assert e.value.partial == b"partial"
     finally:
         conn.close()
+
+
+def gust_invoke_stream(gust, name, payload, *extra):
+    """Runs `gust invoke NAME --stream`, reading its stdout as it is written: returns the
+    exit code, stdout's pieces with their arrival times (s), and stderr."""
+    import os
+    import subprocess
+
+    from conftest import gust_bin
+
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(gust_bin()), "invoke", name, "--stream", "--payload", json.dumps(payload),
+         *extra, "--data-dir", str(gust.data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(gust.data_dir)},
+    )
+    pieces = []
+    while True:
+        data = os.read(proc.stdout.fileno(), 65536)
+        if not data:
+            break
+        pieces.append((data, time.monotonic() - started))
+    stderr = proc.stderr.read().decode()
+    return proc.wait(timeout=30), pieces, stderr
+
+
+def test_gust_invoke_stream_prints_chunks_as_they_arrive(gust, node_stream):
+    code, pieces, stderr = gust_invoke_stream(gust, node_stream, {"pause_ms": 800})
+    assert code == 0, stderr
+    out = b"".join(p for p, _ in pieces).decode()
+    assert out.startswith("first,second,"), out
+    # "first," was printed while the function was still sleeping.
+    assert pieces[0][0] == b"first,", pieces
+    assert pieces[-1][1] - pieces[0][1] >= 0.6, pieces
+
+
+def test_gust_invoke_stream_reports_errors_and_logs(gust, lam):
+    code, pieces, stderr = gust_invoke_stream(gust, node_function(lam, "index.midfail"), {})
+    assert code == 1
+    assert b"".join(p for p, _ in pieces) == b"partial"
+    assert "function error (Error):" in stderr and "went wrong mid-stream" in stderr, stderr
+
+    name = unique("stream-py")
+    create_function(lam, name=name, code=zip_function("py_basic"), handler="app.echo")
+    code, pieces, stderr = gust_invoke_stream(gust, name, {"k": 1}, "--log")
+    assert code == 0, stderr
+    assert json.loads(b"".join(p for p, _ in pieces))["event"] == {"k": 1}
+    assert "REPORT RequestId: " in stderr, stderr

@@ -15,6 +15,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a whole response.
+    async fn read(resp: reqwest::Response) -> Result<Reply> {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.context("reading the reply")?.to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
     pub fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body).context("the server's reply is not JSON")
     }
@@ -158,6 +170,39 @@ impl Client {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> Result<Reply> {
+        let resp = self.signed(service, method, path, body, extra).await?;
+        Reply::read(resp).await
+    }
+
+    /// Sends a signed request to the Lambda API and returns the response as it starts, for a
+    /// body read as it arrives (`InvokeWithResponseStream`); an error reply is an error here.
+    pub async fn send_streaming(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Result<reqwest::Response> {
+        let resp = self.signed("lambda", method, path, body, extra).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(Reply::read(resp)
+            .await?
+            .error_for_status()
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("unexpected reply")))
+    }
+
+    /// Signs and sends a request; the response's body is not read yet.
+    async fn signed(
+        &self,
+        service: &str,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Result<reqwest::Response> {
         let url = format!("{}{}", self.endpoint, path);
         let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
         let mut headers = HeaderMap::new();
@@ -179,8 +224,7 @@ impl Client {
             time: time::OffsetDateTime::now_utc(),
         };
         sign_headers(&method, &uri, &mut headers, &body, &self.creds, &params);
-        let resp = self
-            .http
+        self.http
             .request(method, url.as_str())
             .headers(headers)
             .body(body)
@@ -191,15 +235,7 @@ impl Client {
                     "cannot reach Gust at {} (is `gust up` running?)",
                     self.endpoint
                 )
-            })?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.context("reading the reply")?.to_vec();
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+            })
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply> {

@@ -60,6 +60,10 @@ enum Command {
         /// Also print the invocation's log (the last 4 KB).
         #[arg(long)]
         log: bool,
+        /// Print the result as the function writes it (InvokeWithResponseStream; a function
+        /// that does not stream arrives in one piece).
+        #[arg(long, conflicts_with = "async")]
+        stream: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -122,8 +126,16 @@ fn main() -> std::process::ExitCode {
                 payload,
                 r#async,
                 log,
+                stream,
                 target,
-            } => commands::invoke(&target.data_dir, &name, &payload, r#async, log).await,
+            } => {
+                let mode = match (r#async, stream) {
+                    (true, _) => commands::InvokeMode::Queued,
+                    (false, true) => commands::InvokeMode::Streamed,
+                    (false, false) => commands::InvokeMode::Buffered,
+                };
+                commands::invoke(&target.data_dir, &name, &payload, mode, log).await
+            }
             Command::Ls { target } => commands::ls(&target.data_dir).await,
             Command::Logs {
                 name,

@@ -14,7 +14,6 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::Router;
 use bytes::Bytes;
-use crc32fast::hash as crc32;
 use fakes::MemStore;
 use gust_lambda::{router, LambdaState};
 use gust_model::{FunctionConfig, FunctionRecord, FUNCTION_SCHEMA_VERSION};
@@ -163,7 +162,7 @@ impl Harness {
     }
 }
 
-/// One decoded event stream message.
+/// One decoded event stream message, its headers by name.
 #[derive(Debug)]
 struct Event {
     headers: HashMap<String, String>,
@@ -180,40 +179,20 @@ impl Event {
     }
 }
 
-/// Splits `buf` into messages, checking lengths and both CRCs as botocore does. Panics on
-/// anything malformed (a test failure).
-fn decode(mut buf: &[u8]) -> Vec<Event> {
-    let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+/// Splits `buf` into messages, checking lengths and both CRCs as botocore does (Gust's own
+/// decoder, whose framing tests pin it to published encodings). Panics on anything
+/// malformed (a test failure).
+fn decode(buf: &[u8]) -> Vec<Event> {
+    let mut d = gust_aws::eventstream::Decoder::new();
+    d.push(buf);
     let mut out = Vec::new();
-    while !buf.is_empty() {
-        assert!(buf.len() >= 16, "truncated message");
-        let total = be32(&buf[0..4]) as usize;
-        let headers_len = be32(&buf[4..8]) as usize;
-        assert_eq!(be32(&buf[8..12]), crc32(&buf[..8]), "prelude crc");
-        assert!(buf.len() >= total, "truncated message");
-        let msg = &buf[..total];
-        assert_eq!(
-            be32(&msg[total - 4..]),
-            crc32(&msg[..total - 4]),
-            "message crc"
-        );
-        let mut h = &msg[12..12 + headers_len];
-        let mut headers = HashMap::new();
-        while !h.is_empty() {
-            let n = h[0] as usize;
-            let name = String::from_utf8(h[1..1 + n].to_vec()).expect("utf-8 name");
-            assert_eq!(h[1 + n], 7, "string header");
-            let len = u16::from_be_bytes([h[2 + n], h[3 + n]]) as usize;
-            let value = String::from_utf8(h[4 + n..4 + n + len].to_vec()).expect("utf-8 value");
-            headers.insert(name, value);
-            h = &h[4 + n + len..];
-        }
+    while let Some(m) = d.next_message().expect("a well-formed event stream") {
         out.push(Event {
-            headers,
-            payload: Bytes::copy_from_slice(&msg[12 + headers_len..total - 4]),
+            headers: m.headers.into_iter().collect(),
+            payload: m.payload,
         });
-        buf = &buf[total..];
     }
+    assert!(!d.has_partial(), "truncated message");
     out
 }
 

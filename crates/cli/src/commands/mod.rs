@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use base64::Engine;
 use http::Method;
 
@@ -65,22 +65,37 @@ fn read_payload(arg: &str) -> Result<Vec<u8>> {
     }
 }
 
+/// How `gust invoke` runs the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokeMode {
+    /// `Invoke`, printing the whole result.
+    Buffered,
+    /// `Invoke` with `InvocationType=Event`: queued, nothing to print.
+    Queued,
+    /// `InvokeWithResponseStream`, printing the result as it arrives.
+    Streamed,
+}
+
 /// `gust invoke`.
 pub async fn invoke(
     data_dir: &Path,
     name: &str,
     payload: &str,
-    asynchronous: bool,
+    mode: InvokeMode,
     log: bool,
 ) -> Result<ExitCode> {
     let client = Client::from_env_or_data_dir(data_dir)?;
     let body = read_payload(payload)?;
     let mut headers = vec![];
-    if asynchronous {
-        headers.push(("x-amz-invocation-type", "Event"));
-    }
     if log {
         headers.push(("x-amz-log-type", "Tail"));
+    }
+    if mode == InvokeMode::Streamed {
+        return invoke_streamed(&client, name, body, &headers).await;
+    }
+    let asynchronous = mode == InvokeMode::Queued;
+    if asynchronous {
+        headers.push(("x-amz-invocation-type", "Event"));
     }
     let path = format!("/2015-03-31/functions/{}/invocations", segment(name));
     let reply = client
@@ -121,6 +136,68 @@ pub async fn invoke(
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `gust invoke --stream`: the `PayloadChunk` events of `InvokeWithResponseStream` go to
+/// stdout as they arrive; the closing `InvokeComplete` says whether the function failed (and
+/// carries the log tail).
+async fn invoke_streamed(
+    client: &Client,
+    name: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Result<ExitCode> {
+    use std::io::Write as _;
+    let path = format!(
+        "/2021-11-15/functions/{}/response-streaming-invocations",
+        segment(name)
+    );
+    let mut resp = client
+        .send_streaming(Method::POST, &path, body, headers)
+        .await?;
+    let mut decoder = gust_aws::eventstream::Decoder::new();
+    let mut complete = None;
+    let mut stdout = std::io::stdout();
+    while let Some(bytes) = resp.chunk().await.context("reading the response stream")? {
+        decoder.push(&bytes);
+        while let Some(m) = decoder.next_message()? {
+            match m.header(":event-type") {
+                Some("PayloadChunk") => {
+                    stdout.write_all(&m.payload)?;
+                    stdout.flush()?;
+                }
+                Some("InvokeComplete") => {
+                    complete = Some(
+                        serde_json::from_slice::<serde_json::Value>(&m.payload)
+                            .context("InvokeComplete is not JSON")?,
+                    );
+                }
+                _ if m.header(":message-type") == Some("exception") => {
+                    bail!("the stream failed: {}", String::from_utf8_lossy(&m.payload));
+                }
+                _ => {}
+            }
+        }
+    }
+    if decoder.has_partial() {
+        bail!("the response stream ended in the middle of an event");
+    }
+    let Some(done) = complete else {
+        bail!("the response stream ended without InvokeComplete");
+    };
+    if let Some(tail) = done["LogResult"].as_str() {
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(tail) {
+            eprintln!("{}", String::from_utf8_lossy(&bytes).trim_end());
+        }
+    }
+    match done["ErrorCode"].as_str() {
+        Some(code) => {
+            eprintln!("function error ({code}):");
+            eprintln!("{}", done["ErrorDetails"].as_str().unwrap_or(""));
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 
