@@ -35,24 +35,25 @@ pub fn invoke_complete(body: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gust_aws::eventstream::Decoder;
 
     #[test]
-    fn lambda_events_frame_their_payload() {
-        let m = payload_chunk(b"hello");
-        let total = u32::from_be_bytes([m[0], m[1], m[2], m[3]]) as usize;
-        let headers = u32::from_be_bytes([m[4], m[5], m[6], m[7]]) as usize;
-        assert_eq!(total, m.len());
-        assert_eq!(&m[12 + headers..total - 4], b"hello");
-        let text = String::from_utf8_lossy(&m[12..12 + headers]).to_string();
-        assert!(text.contains(":event-type") && text.contains("PayloadChunk"));
-        let end = invoke_complete(b"{}");
-        assert!(String::from_utf8_lossy(&end).contains("InvokeComplete"));
-        let crc = u32::from_be_bytes([
-            end[end.len() - 4],
-            end[end.len() - 3],
-            end[end.len() - 2],
-            end[end.len() - 1],
-        ]);
-        assert_eq!(crc, crc32fast::hash(&end[..end.len() - 4]));
+    fn lambda_events_carry_their_type_and_payload() {
+        let mut d = Decoder::new();
+        d.push(&payload_chunk(b"hello"));
+        d.push(&invoke_complete(b"{}"));
+        let chunk = d.next_message().expect("valid").expect("a message");
+        assert_eq!(chunk.header(":event-type"), Some("PayloadChunk"));
+        assert_eq!(
+            chunk.header(":content-type"),
+            Some("application/octet-stream")
+        );
+        assert_eq!(chunk.header(":message-type"), Some("event"));
+        assert_eq!(&chunk.payload[..], b"hello");
+        let end = d.next_message().expect("valid").expect("a message");
+        assert_eq!(end.header(":event-type"), Some("InvokeComplete"));
+        assert_eq!(end.header(":content-type"), Some("application/json"));
+        assert_eq!(&end.payload[..], b"{}");
+        assert!(!d.has_partial());
     }
 }
