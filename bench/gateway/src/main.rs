@@ -34,7 +34,7 @@ use http::Method;
 use serde_json::{json, Value};
 
 use gust_bench::client::{load, Conn, LoadResult, Req, Stop, Target};
-use gust_bench::gust::{create_function, invoke_path, Gust, Hello};
+use gust_bench::gust::{cpu_ns, create_function, invoke_path, CpuSnapshot, Gust, Hello};
 use gust_bench::machine::{loadavg, Machine};
 use gust_bench::stats::{fmt_us, round, Summary};
 
@@ -217,6 +217,28 @@ fn serve_baseline() -> Result<()> {
     Ok(())
 }
 
+/// The process that serves a run, whose CPU time is measured with it.
+#[derive(Clone, Copy)]
+enum Server<'a> {
+    /// A plain process (the bare hyper baseline, the logging `gust up`).
+    Process(u32),
+    /// The benchmark's `gust up`, with its function environments.
+    Gust(&'a Gust),
+}
+
+impl Server<'_> {
+    fn snapshot(self) -> CpuSnapshot {
+        match self {
+            Server::Process(pid) => CpuSnapshot {
+                gust_ns: cpu_ns(&pid.to_string(), |_| true),
+                client_ns: cpu_ns("self", |_| true),
+                ..CpuSnapshot::default()
+            },
+            Server::Gust(g) => CpuSnapshot::take(Some(g)),
+        }
+    }
+}
+
 /// One measured run.
 struct Row {
     key: String,
@@ -229,6 +251,10 @@ struct Row {
     throttled: u64,
     first_error: Option<String>,
     loadavg: String,
+    /// Microseconds of CPU per completed request: the server (with its function
+    /// environments) and the load generator.
+    server_cpu_us: f64,
+    client_cpu_us: f64,
 }
 
 impl Row {
@@ -244,6 +270,8 @@ impl Row {
             throttled: r.throttled,
             first_error: r.first_error.clone(),
             loadavg: loadavg(),
+            server_cpu_us: 0.0,
+            client_cpu_us: 0.0,
         }
     }
 
@@ -259,6 +287,8 @@ impl Row {
             "throttled": self.throttled,
             "first_error": self.first_error,
             "loadavg": self.loadavg,
+            "server_cpu_us_per_request": round(self.server_cpu_us),
+            "client_cpu_us_per_request": round(self.client_cpu_us),
         })
     }
 }
@@ -278,6 +308,7 @@ async fn warm(name: &str, target: &Arc<Target>, req: &Req, gust: &Gust) -> Resul
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     target: &Arc<Target>,
     req: &Req,
@@ -285,7 +316,9 @@ async fn measure(
     secs: u64,
     key: &str,
     what: &str,
+    server: Option<Server<'_>>,
 ) -> Result<Row> {
+    let before = server.map(Server::snapshot);
     let r = load(
         target,
         req,
@@ -293,12 +326,20 @@ async fn measure(
         Stop::For(Duration::from_secs(secs)),
     )
     .await?;
-    let row = Row::of(key, what, concurrency, &r);
+    let mut row = Row::of(key, what, concurrency, &r);
+    if let (Some(server), Some(before)) = (server, before) {
+        let [own, _writer, environments, client, _baseline] =
+            before.per_request_us(&server.snapshot(), r.ok + r.errors + r.throttled);
+        row.server_cpu_us = own + environments;
+        row.client_cpu_us = client;
+    }
     eprintln!(
-        "{key:>18} c={concurrency:<3} {:>9.0} req/s  p50 {:>9}  p99 {:>9}  ok {} err {} 429 {}{}",
+        "{key:>18} c={concurrency:<3} {:>9.0} req/s  p50 {:>9}  p99 {:>9}  CPU/req server {:.1} µs client {:.1} µs  ok {} err {} 429 {}{}",
         row.rps,
         fmt_us(row.summary.p50_us),
         fmt_us(row.summary.p99_us),
+        row.server_cpu_us,
+        row.client_cpu_us,
         row.ok,
         row.errors,
         row.throttled,
@@ -342,7 +383,7 @@ async fn run(args: Args) -> Result<()> {
     if let Some(addr) = args.load_addr {
         let t = Target::new(addr, None);
         let req = Req::new(&t, Method::GET, &args.load_path, Vec::new())?;
-        measure(&t, &req, 64, args.secs, "load", "load").await?;
+        measure(&t, &req, 64, args.secs, "load", "load", None).await?;
         return Ok(());
     }
     let mut machine = Machine::describe();
@@ -419,59 +460,74 @@ async fn run(args: Args) -> Result<()> {
     )?;
     let secs = args.secs;
     let mut rows = Vec::new();
-    let plan: [(&str, &str, &Arc<Target>, &Req); 8] = [
+    let bare_server = Server::Process(baseline.child.id());
+    let gust_server = Server::Gust(&gust);
+    let plan: [(&str, &str, &Arc<Target>, &Req, Server); 8] = [
         (
             "bare-hyper",
             "bare hyper hello (a separate process)",
             &bare,
             &bare_req,
+            bare_server,
         ),
-        ("gateway-mock", "gateway, MOCK no-op route", &gw, &noop),
+        (
+            "gateway-mock",
+            "gateway, MOCK no-op route",
+            &gw,
+            &noop,
+            gust_server,
+        ),
         (
             "gateway-wasm",
             "gateway → Wasm hello (wasi:http, fresh instance per request)",
             &gw,
             &wasm,
+            gust_server,
         ),
         (
             "gateway-node",
             "gateway → Node hello (payload 2.0)",
             &gw,
             &node,
+            gust_server,
         ),
         (
             "invoke-node",
             "Lambda Invoke (SigV4) → Node hello",
             &control,
             &invoke_node,
+            gust_server,
         ),
         (
             "gateway-python",
             "gateway → Python hello (payload 2.0)",
             &gw,
             &python,
+            gust_server,
         ),
         (
             "invoke-python",
             "Lambda Invoke (SigV4) → Python hello",
             &control,
             &invoke,
+            gust_server,
         ),
         (
             "bare-hyper-2",
             "bare hyper hello, again at the end",
             &bare,
             &bare_req,
+            bare_server,
         ),
     ];
-    for (key, what, target, req) in plan {
+    for (key, what, target, req, server) in plan {
         warm(key, target, req, &gust).await?;
         if key.starts_with("gateway-node") || key.starts_with("gateway-python") {
             // 64 cold starts on 2 busy cores take a while: a second pass, so the measured run
             // (and the Invoke run after it) starts with every environment warm.
             warm(key, target, req, &gust).await?;
         }
-        rows.push(measure(target, req, 64, secs, key, what).await?);
+        rows.push(measure(target, req, 64, secs, key, what, Some(server)).await?);
     }
 
     // The gateway's added latency over the direct Invoke path, one request at a time.
@@ -486,6 +542,7 @@ async fn run(args: Args) -> Result<()> {
                 s,
                 &format!("c1-gateway-{round}"),
                 "gateway → Python hello",
+                Some(gust_server),
             )
             .await?,
         );
@@ -497,6 +554,7 @@ async fn run(args: Args) -> Result<()> {
                 s,
                 &format!("c1-invoke-{round}"),
                 "Invoke → Python hello",
+                Some(gust_server),
             )
             .await?,
         );
@@ -508,6 +566,7 @@ async fn run(args: Args) -> Result<()> {
                 s,
                 &format!("c1-mock-{round}"),
                 "gateway, MOCK",
+                Some(gust_server),
             )
             .await?,
         );
@@ -519,6 +578,7 @@ async fn run(args: Args) -> Result<()> {
                 s,
                 &format!("c1-bare-{round}"),
                 "bare hyper",
+                Some(bare_server),
             )
             .await?,
         );
@@ -546,6 +606,7 @@ async fn run(args: Args) -> Result<()> {
             secs,
             "gateway-mock-logged",
             "gateway, MOCK, access log written (GUST_LOG=info, to a file)",
+            Some(Server::Process(logged.child.id())),
         )
         .await?;
         let lines = logged.access_lines() - before;
@@ -562,6 +623,7 @@ async fn run(args: Args) -> Result<()> {
                 secs,
                 "bare-hyper-3",
                 "bare hyper hello, beside it",
+                Some(bare_server),
             )
             .await?,
         );
@@ -614,7 +676,10 @@ fn markdown(
          (`gust-bench`'s baseline, 2 worker threads) and `gust up` each run in their own \
          process on the same 2 cores. `gust up` runs with `GUST_LOG=warn`, so access-log lines \
          are not written, except in the row that says so (a second `gust up` at the default \
-         level, `info`, its log going to a file).\n\n",
+         level, `info`, its log going to a file). *CPU/request* is the CPU time (all threads, \
+         from the scheduler's statistics) of the serving process (`gust up` with its function \
+         environments, or the bare hyper process) and of the load generator, over the requests \
+         completed.\n\n",
         machine.cpu,
         machine.cores,
         machine.memory_mib,
@@ -625,7 +690,7 @@ fn markdown(
         machine.loadavg_start,
         loadavg()
     ));
-    out.push_str("## Concurrency 64\n\n| run | requests/s | p50 | p99 | vs bare hyper (req/s) | errors | load avg |\n|---|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("## Concurrency 64\n\n| run | requests/s | p50 | p99 | vs bare hyper (req/s) | server CPU/request | load generator CPU/request | errors | load avg |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     let bare_rps = {
         let v: Vec<f64> = ["bare-hyper", "bare-hyper-2"]
             .iter()
@@ -639,12 +704,14 @@ fn markdown(
     };
     for r in rows {
         out.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {:.2}× | {} | {} |\n",
+            "| {} | {:.0} | {} | {} | {:.2}× | {:.1} µs | {:.1} µs | {} | {} |\n",
             r.what,
             r.rps,
             fmt_us(r.summary.p50_us),
             fmt_us(r.summary.p99_us),
             r.rps / bare_rps.max(1e-9),
+            r.server_cpu_us,
+            r.client_cpu_us,
             r.errors + r.throttled,
             r.loadavg
         ));
@@ -721,6 +788,25 @@ fn markdown(
             w.rps,
             verdict(ratio >= 0.5)
         ));
+        // What 0.5x would take: the 2 cores are shared by server and load generator.
+        let goal = 0.5 * bare_rps;
+        let bare_row = get("bare-hyper");
+        if let (true, Some(b)) = (goal > 0.0 && w.server_cpu_us > 0.0, bare_row) {
+            let budget = 2e6 / goal;
+            out.push_str(&format!(
+                "  - CPU budget: at 0.5× ({goal:.0} req/s) the 2 cores give {budget:.1} µs of CPU per \
+                 request to server and load generator together. Even if the load generator cost as \
+                 little per request as in the bare hyper row ({:.1} µs; {:.1} µs in this row, \
+                 where it waits more), the server would have {:.1} µs per request; it used {:.1} µs \
+                 (a fresh instance, `wasi:http` plumbing, the gateway, START/END/REPORT logs), \
+                 against the bare hyper server's {:.1} µs for its hello.\n",
+                b.client_cpu_us,
+                w.client_cpu_us,
+                budget - b.client_cpu_us,
+                w.server_cpu_us,
+                b.server_cpu_us,
+            ));
+        }
     }
     let added = gw1 - inv1;
     out.push_str(&format!(
