@@ -14,7 +14,7 @@ use gust_aws::sigv4::{Credentials, SigningParams};
 use gust_gateway::{Gateway, GatewayConfig, GatewayDeps};
 use gust_model::{
     ApiDefinition, CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, MockResponse,
-    PayloadFormat, RouteSpec, FUNCTION_SCHEMA_VERSION,
+    PayloadFormat, RouteSpec,
 };
 use gust_runtime::{Invoker, ProcessInvoker, RoutingInvoker, RuntimeConfig};
 use gust_store::{ApiStore, CodeStore, FunctionStore, SqliteStore, StoreOptions};
@@ -94,27 +94,11 @@ fn wasm_guest(name: &str) -> Vec<u8> {
 }
 
 fn record(name: &str, runtime: &str, handler: &str, code_id: &str) -> FunctionRecord {
+    let mut config = FunctionConfig::new(name, runtime, handler);
+    config.timeout = 10;
     FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: runtime.into(),
-            handler: handler.into(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 10,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        },
-        code_sha256: String::new(),
-        code_id: code_id.into(),
-        code_size: 0,
-        last_modified: String::new(),
         revision_id: "rev-1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
+        ..FunctionRecord::new(config, code_id)
     }
 }
 

@@ -16,7 +16,7 @@ use gust_aws::sigv4::Credentials;
 use gust_gateway::{Gateway, GatewayConfig, GatewayDeps};
 use gust_model::{
     ApiDefinition, CorsConfig, FunctionConfig, FunctionRecord, FunctionUrlConfig, PayloadFormat,
-    RouteSpec, FUNCTION_SCHEMA_VERSION,
+    RouteSpec,
 };
 use gust_runtime::{
     BodyStream, HttpBody, HttpHandler, InvokeError, InvokeRequest, InvokeResponse, InvokeStream,
@@ -183,26 +183,14 @@ impl Harness {
             Arc::new(SqliteStore::open(dir.path(), StoreOptions::default()).expect("store"));
         store
             .put_function(&FunctionRecord {
-                schema_version: FUNCTION_SCHEMA_VERSION,
-                config: FunctionConfig {
-                    name: "streamer".into(),
-                    runtime: "nodejs20.x".into(),
-                    handler: "index.handler".into(),
-                    role: String::new(),
-                    description: String::new(),
-                    timeout: 10,
-                    memory_size: 128,
-                    ephemeral_storage: 512,
-                    environment: BTreeMap::new(),
-                },
-                code_sha256: String::new(),
-                code_id: "none".into(),
-                code_size: 0,
-                last_modified: String::new(),
                 revision_id: "rev".into(),
-                reserved_concurrency: None,
-                provisioned_concurrency: 0,
-                tags: BTreeMap::new(),
+                ..FunctionRecord::new(
+                    FunctionConfig {
+                        timeout: 10,
+                        ..FunctionConfig::new("streamer", "nodejs20.x", "index.handler")
+                    },
+                    "none",
+                )
             })
             .await
             .expect("put function");

@@ -9,92 +9,22 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use gust_model::{
-    FunctionConfig, FunctionRecord, LogEntry, LogStream, StoredLogEntry, FUNCTION_SCHEMA_VERSION,
-};
+use gust_model::{FunctionConfig, FunctionRecord, LogEntry, LogStream};
 use gust_runtime::{
     InvokeError, InvokeRequest, InvokeResponse, Invoker, ProcessInvoker, RuntimeConfig,
 };
-use gust_store::{CodeStore, LogStore};
+use gust_store::LogStore;
 use serde_json::{json, Value};
+
+mod common;
+use common::{DirCode, MemLogs};
 
 // ---------------------------------------------------------------------------------------
 // Fakes and fixtures
-
-#[derive(Default)]
-struct MemLogs {
-    lines: Mutex<Vec<StoredLogEntry>>,
-}
-
-#[async_trait]
-impl LogStore for MemLogs {
-    async fn append_logs(&self, entries: Vec<LogEntry>) -> gust_store::Result<()> {
-        let mut lines = self.lines.lock().unwrap();
-        for entry in entries {
-            let seq = lines.len() as i64 + 1;
-            lines.push(StoredLogEntry { seq, entry });
-        }
-        Ok(())
-    }
-    async fn read_logs(
-        &self,
-        function: &str,
-        after_seq: i64,
-        limit: usize,
-    ) -> gust_store::Result<Vec<StoredLogEntry>> {
-        let lines = self.lines.lock().unwrap();
-        Ok(lines
-            .iter()
-            .filter(|l| l.entry.function == function && l.seq > after_seq)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-    async fn tail_logs(
-        &self,
-        function: &str,
-        limit: usize,
-    ) -> gust_store::Result<Vec<StoredLogEntry>> {
-        let lines = self.lines.lock().unwrap();
-        let mine: Vec<_> = lines
-            .iter()
-            .filter(|l| l.entry.function == function)
-            .cloned()
-            .collect();
-        Ok(mine[mine.len().saturating_sub(limit)..].to_vec())
-    }
-    async fn delete_logs(&self, function: &str) -> gust_store::Result<()> {
-        self.lines
-            .lock()
-            .unwrap()
-            .retain(|l| l.entry.function != function);
-        Ok(())
-    }
-}
-
-struct DirCode {
-    root: PathBuf,
-}
-
-#[async_trait]
-impl CodeStore for DirCode {
-    async fn put_code(&self, _zip: &[u8], _max: u64) -> gust_store::Result<String> {
-        Err(gust_store::StoreError::InvalidPackage(
-            "not in tests".into(),
-        ))
-    }
-    fn code_dir(&self, code_id: &str) -> PathBuf {
-        self.root.join(code_id)
-    }
-    fn code_zip(&self, code_id: &str) -> PathBuf {
-        self.root.join(format!("{code_id}.zip"))
-    }
-}
 
 /// The `provided` test runtime. `INIT_MODE` selects init behaviour; the event's `action` the
 /// handler's.
@@ -302,31 +232,16 @@ impl Fixture {
 }
 
 fn record(name: &str, runtime: &str, code_id: &str, handler: &str) -> FunctionRecord {
+    let mut config = FunctionConfig::new(name, runtime, handler);
+    config.timeout = 10;
+    config.environment = BTreeMap::from([
+        ("MY_VAR".to_string(), "mine".to_string()),
+        ("OVERRIDDEN".to_string(), "user".to_string()),
+        ("AWS_REGION".to_string(), "user-cannot-set-this".to_string()),
+    ]);
     FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: runtime.into(),
-            handler: handler.into(),
-            role: String::new(),
-            description: String::new(),
-            timeout: 10,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::from([
-                ("MY_VAR".to_string(), "mine".to_string()),
-                ("OVERRIDDEN".to_string(), "user".to_string()),
-                ("AWS_REGION".to_string(), "user-cannot-set-this".to_string()),
-            ]),
-        },
-        code_sha256: String::new(),
-        code_id: code_id.into(),
-        code_size: 0,
-        last_modified: String::new(),
         revision_id: "rev-1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
+        ..FunctionRecord::new(config, code_id)
     }
 }
 

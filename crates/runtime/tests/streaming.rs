@@ -9,89 +9,19 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use gust_model::{
-    FunctionConfig, FunctionRecord, LogEntry, StoredLogEntry, FUNCTION_SCHEMA_VERSION,
-};
+use gust_model::{FunctionConfig, FunctionRecord};
 use gust_runtime::{InvokeRequest, InvokeStream, Invoker, ProcessInvoker, RuntimeConfig};
-use gust_store::{CodeStore, LogStore};
+use gust_store::LogStore;
 use serde_json::{json, Value};
 
+mod common;
+use common::{DirCode, MemLogs};
+
 const NODE: &str = "/usr/bin/node";
-
-#[derive(Default)]
-struct MemLogs {
-    lines: Mutex<Vec<StoredLogEntry>>,
-}
-
-#[async_trait]
-impl LogStore for MemLogs {
-    async fn append_logs(&self, entries: Vec<LogEntry>) -> gust_store::Result<()> {
-        let mut lines = self.lines.lock().unwrap();
-        for entry in entries {
-            let seq = lines.len() as i64 + 1;
-            lines.push(StoredLogEntry { seq, entry });
-        }
-        Ok(())
-    }
-    async fn read_logs(
-        &self,
-        function: &str,
-        after_seq: i64,
-        limit: usize,
-    ) -> gust_store::Result<Vec<StoredLogEntry>> {
-        let lines = self.lines.lock().unwrap();
-        Ok(lines
-            .iter()
-            .filter(|l| l.entry.function == function && l.seq > after_seq)
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-    async fn tail_logs(
-        &self,
-        function: &str,
-        limit: usize,
-    ) -> gust_store::Result<Vec<StoredLogEntry>> {
-        let lines = self.lines.lock().unwrap();
-        let mine: Vec<_> = lines
-            .iter()
-            .filter(|l| l.entry.function == function)
-            .cloned()
-            .collect();
-        Ok(mine[mine.len().saturating_sub(limit)..].to_vec())
-    }
-    async fn delete_logs(&self, function: &str) -> gust_store::Result<()> {
-        self.lines
-            .lock()
-            .unwrap()
-            .retain(|l| l.entry.function != function);
-        Ok(())
-    }
-}
-
-struct DirCode {
-    root: PathBuf,
-}
-
-#[async_trait]
-impl CodeStore for DirCode {
-    async fn put_code(&self, _zip: &[u8], _max: u64) -> gust_store::Result<String> {
-        Err(gust_store::StoreError::InvalidPackage(
-            "not in tests".into(),
-        ))
-    }
-    fn code_dir(&self, code_id: &str) -> PathBuf {
-        self.root.join(code_id)
-    }
-    fn code_zip(&self, code_id: &str) -> PathBuf {
-        self.root.join(format!("{code_id}.zip"))
-    }
-}
 
 /// One streaming handler; the event's `action` picks what it does.
 const STREAMING_JS: &str = r#"
@@ -269,27 +199,11 @@ impl Fixture {
 }
 
 fn record(name: &str, code_id: &str, timeout: u32) -> FunctionRecord {
+    let mut config = FunctionConfig::new(name, "nodejs20.x", "index.handler");
+    config.timeout = timeout;
     FunctionRecord {
-        schema_version: FUNCTION_SCHEMA_VERSION,
-        config: FunctionConfig {
-            name: name.into(),
-            runtime: "nodejs20.x".into(),
-            handler: "index.handler".into(),
-            role: String::new(),
-            description: String::new(),
-            timeout,
-            memory_size: 128,
-            ephemeral_storage: 512,
-            environment: BTreeMap::new(),
-        },
-        code_sha256: String::new(),
-        code_id: code_id.into(),
-        code_size: 0,
-        last_modified: String::new(),
         revision_id: "rev-1".into(),
-        reserved_concurrency: None,
-        provisioned_concurrency: 0,
-        tags: BTreeMap::new(),
+        ..FunctionRecord::new(config, code_id)
     }
 }
 

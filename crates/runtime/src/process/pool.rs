@@ -440,8 +440,7 @@ impl<E: Pooled> PoolState<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gust_model::{FunctionConfig, FUNCTION_SCHEMA_VERSION};
-    use std::collections::BTreeMap;
+    use gust_model::FunctionConfig;
 
     #[derive(Debug)]
     struct Fake {
@@ -466,26 +465,9 @@ mod tests {
 
     fn record(name: &str, reserved: Option<u32>, code: &str) -> Arc<FunctionRecord> {
         Arc::new(FunctionRecord {
-            schema_version: FUNCTION_SCHEMA_VERSION,
-            config: FunctionConfig {
-                name: name.into(),
-                runtime: "provided.al2023".into(),
-                handler: String::new(),
-                role: String::new(),
-                description: String::new(),
-                timeout: 3,
-                memory_size: 128,
-                ephemeral_storage: 512,
-                environment: BTreeMap::new(),
-            },
-            code_sha256: String::new(),
-            code_id: code.into(),
-            code_size: 0,
-            last_modified: String::new(),
             revision_id: "r".into(),
             reserved_concurrency: reserved,
-            provisioned_concurrency: 0,
-            tags: BTreeMap::new(),
+            ..FunctionRecord::new(FunctionConfig::new(name, "provided.al2023", ""), code)
         })
     }
 
