@@ -424,13 +424,7 @@ async fn invoke(
     request_id: &str,
     timeout: Option<Duration>,
 ) -> Result<InvokeResponse, GatewayError> {
-    let req = InvokeRequest {
-        function: entry.record.clone(),
-        payload: Bytes::from(payload),
-        request_id: request_id.to_string(),
-        client_context: None,
-        tail_log: false,
-    };
+    let req = invoke_request(entry, payload, request_id);
     let result = match timeout {
         Some(t) => {
             let invoker = gw.deps.invoker.clone();
@@ -449,6 +443,17 @@ async fn invoke(
     result.map_err(invoke_error)
 }
 
+/// The invocation of `entry` the gateway hands its executor.
+fn invoke_request(entry: &FunctionEntry, payload: Vec<u8>, request_id: &str) -> InvokeRequest {
+    InvokeRequest {
+        function: entry.record.clone(),
+        payload: Bytes::from(payload),
+        request_id: request_id.to_string(),
+        client_context: None,
+        tail_log: false,
+    }
+}
+
 /// Runs the function of a `RESPONSE_STREAM` URL; returns once it has started its response
 /// (function URLs have no integration timeout).
 async fn invoke_stream(
@@ -457,13 +462,7 @@ async fn invoke_stream(
     payload: Vec<u8>,
     request_id: &str,
 ) -> Result<InvokeStream, GatewayError> {
-    let req = InvokeRequest {
-        function: entry.record.clone(),
-        payload: Bytes::from(payload),
-        request_id: request_id.to_string(),
-        client_context: None,
-        tail_log: false,
-    };
+    let req = invoke_request(entry, payload, request_id);
     gw.deps
         .invoker
         .invoke_stream(req)
