@@ -117,3 +117,37 @@ def test_deploy_tables_is_additive(gust_factory, tmp_path):
     assert out.returncode != 0
     assert "never changes a table's keys" in out.stderr
     assert ddb.scan(TableName="orders")["Count"] == 1
+
+
+def test_streaming(gust_factory, tmp_path):
+    import http.client
+    import re
+    import time
+    import urllib.parse
+
+    gust = gust_factory()
+    env = base_env(tmp_path)
+    out = run(gust_cmd(gust, "deploy", str(EXAMPLES / "streaming" / "gust.toml")), env)
+    urls = re.findall(r"http://\S+/lambda-url/\S+/", out.stdout + out.stderr)
+    assert urls, out.stdout + out.stderr
+    url = urllib.parse.urlsplit(urls[0])
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    conn.request("GET", url.path + "?count=3&interval_ms=400")
+    started = time.monotonic()
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("content-type") == "text/event-stream"
+    assert resp.getheader("transfer-encoding") == "chunked"
+    pieces = []
+    while True:
+        data = resp.read1(65536)
+        if not data:
+            break
+        pieces.append((data, time.monotonic() - started))
+    body = b"".join(p for p, _ in pieces).decode()
+    events = [e for e in body.split("\n\n") if e]
+    assert [e.splitlines()[0] for e in events] == ["id: 1", "id: 2", "id: 3", "event: done"], body
+    assert json.loads(events[0].splitlines()[1].removeprefix("data: "))["tick"] == 1
+    # The first event came while the function was still writing the others.
+    assert b"id: 1" in pieces[0][0] and b"event: done" not in pieces[0][0], pieces
+    assert pieces[-1][1] - pieces[0][1] >= 0.6, pieces
