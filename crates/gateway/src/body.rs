@@ -1,8 +1,8 @@
 //! The gateway's response body: a whole buffer, or the rest of a function's response stream.
 //!
 //! Every API route, MOCK, buffered function URL and error answers with a whole buffer
-//! ([`http_body_util::Full`], so hyper sends `Content-Length` as before and the hot path costs
-//! one match more). `RESPONSE_STREAM` function URLs whose function streamed, and `wasm`
+//! ([`gust_runtime::HttpBody::Full`], so hyper sends `Content-Length` as before and the hot
+//! path costs one match more). `RESPONSE_STREAM` function URLs whose function streamed, and `wasm`
 //! functions still writing their body after their head ([`gust_runtime::HttpBody`]), stream:
 //! chunks go out as HTTP/1.1 chunks as the function writes them, and a function that fails in
 //! the middle makes the body end in an error, so hyper cuts the response short (no
@@ -14,7 +14,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use gust_runtime::{HttpBody, InvokeStream};
-use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 
 /// Why a streamed response was cut short.
@@ -42,10 +41,10 @@ pub struct ResponseBody {
 
 #[derive(Debug)]
 enum Inner {
-    Full(Full<Bytes>),
+    /// A whole body, or a `wasm` function's own response body still being written.
+    Http(HttpBody),
+    /// The rest of a function's response stream (`RESPONSE_STREAM` function URLs).
     Stream(Box<Streamed>),
-    /// A `wasm` function's own response body (whole, or still being written).
-    Raw(HttpBody),
 }
 
 impl ResponseBody {
@@ -55,12 +54,12 @@ impl ResponseBody {
 
     /// A whole body.
     pub fn full(bytes: Bytes) -> ResponseBody {
-        ResponseBody::of(Inner::Full(Full::new(bytes)))
+        ResponseBody::of(Inner::Http(HttpBody::Full(bytes)))
     }
 
     /// A `wasm` function's response body ([`gust_runtime::HttpHandler::handle_http_stream`]).
     pub fn raw(body: HttpBody) -> ResponseBody {
-        ResponseBody::of(Inner::Raw(body))
+        ResponseBody::of(Inner::Http(body))
     }
 
     /// `first` (bytes already read from the stream, if any), then the rest of `stream`.
@@ -142,18 +141,12 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
         let this = self.get_mut();
+        if this.cut.is_some() {
+            return Poll::Ready(this.cut.take().map(Err));
+        }
         let polled = match &mut this.inner {
-            Inner::Full(full) => {
-                return match Pin::new(full).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-                    Poll::Ready(Some(Err(never))) => match never {},
-                    Poll::Ready(None) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            _ if this.cut.is_some() => return Poll::Ready(this.cut.take().map(Err)),
+            Inner::Http(body) => Pin::new(body).poll_frame(cx).map_err(StreamError::from),
             Inner::Stream(s) => s.poll_frame(cx),
-            Inner::Raw(raw) => Pin::new(raw).poll_frame(cx).map_err(StreamError::from),
         };
         match polled {
             // Hyper flushes its buffer when the body is pending, then polls again at once.
@@ -171,17 +164,15 @@ impl Body for ResponseBody {
             return false;
         }
         match &self.inner {
-            Inner::Full(full) => full.is_end_stream(),
+            Inner::Http(body) => body.is_end_stream(),
             Inner::Stream(s) => s.done && s.first.is_none(),
-            Inner::Raw(raw) => raw.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
-            Inner::Full(full) => full.size_hint(),
+            Inner::Http(body) => body.size_hint(),
             Inner::Stream(_) => SizeHint::default(),
-            Inner::Raw(raw) => raw.size_hint(),
         }
     }
 }
