@@ -76,21 +76,27 @@ impl InvokeStream {
             let _ = tx.try_send(resp.payload.clone());
         }
         let (end_tx, end) = tokio::sync::oneshot::channel();
-        let end_resp = if resp.function_error.is_none() {
-            InvokeResponse {
-                payload: Bytes::new(),
-                ..resp
-            }
-        } else {
-            resp
-        };
-        let _ = end_tx.send(end_resp);
+        let _ = end_tx.send(resp.into_stream_end());
         InvokeStream {
             content_type: None,
             streamed: false,
             chunks,
             end,
             hold: None,
+        }
+    }
+}
+
+impl InvokeResponse {
+    /// What an [`InvokeStream`]'s `end` carries for this result: the error document if the
+    /// function failed, otherwise no payload (its bytes went out as chunks).
+    pub fn into_stream_end(self) -> InvokeResponse {
+        if self.function_error.is_some() {
+            return self;
+        }
+        InvokeResponse {
+            payload: Bytes::new(),
+            ..self
         }
     }
 }
