@@ -592,15 +592,7 @@ async fn run(
     slot.finish(healthy);
     if let Delivery::Stream(Handoff { end: Some(end), .. }) = delivery {
         // The environment is back in the pool before the caller hears of the end.
-        let end_resp = if resp.function_error.is_none() {
-            InvokeResponse {
-                payload: Bytes::new(),
-                ..resp.clone()
-            }
-        } else {
-            resp.clone()
-        };
-        let _ = end.send(end_resp);
+        let _ = end.send(resp.clone().into_stream_end());
     }
     Ok(resp)
 }
@@ -709,7 +701,7 @@ async fn follow_stream(
     Waited::Done(match (collect, outcome) {
         (Some(_), Outcome::Response { duration, .. }) if collected > MAX_RESPONSE_BYTES => {
             Outcome::Error {
-                payload: response_too_large(),
+                payload: response_too_large(MAX_RESPONSE_BYTES),
                 duration,
             }
         }

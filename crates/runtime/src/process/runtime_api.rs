@@ -265,8 +265,8 @@ async fn handle(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Result<Resp, In
     })
 }
 
-fn json(status: StatusCode, body: &'static str) -> Resp {
-    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn json(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -425,12 +425,9 @@ async fn response(api: &RuntimeApi, id: &str, req: Request<Incoming>) -> Resp {
             accepted()
         }
         ResponseBody::TooLarge => {
-            let payload = response_too_large();
+            let payload = response_too_large(MAX_RESPONSE_BYTES);
             let _ = flight.done.send(Outcome::Error { payload, duration });
-            json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#,
-            )
+            too_large_reply(MAX_RESPONSE_BYTES)
         }
         ResponseBody::Broken(error) => {
             // The runtime's connection broke mid-body; the invocation fails.
@@ -545,18 +542,10 @@ async fn forward_stream(
     }
     drop(tx);
     if seen > limit {
-        let payload = Bytes::from(format!(
-            r#"{{"errorMessage":"Response payload size exceeded maximum allowed payload size ({limit} bytes).","errorType":"Function.ResponseSizeTooLarge"}}"#
-        ));
-        let mut resp = Response::new(Full::new(Bytes::from(format!(
-            r#"{{"errorMessage":"Exceeded maximum allowed payload size ({limit} bytes).","errorType":"RequestEntityTooLarge"}}"#
-        ))));
-        *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+        return (
+            StreamEnd::Failed(response_too_large(limit)),
+            too_large_reply(limit),
         );
-        return (StreamEnd::Failed(payload), resp);
     }
     match trailer_error {
         Some(payload) => (StreamEnd::Failed(payload), accepted()),
@@ -589,10 +578,21 @@ fn stream_error(trailers: &http::HeaderMap) -> Option<Bytes> {
     ))
 }
 
-/// Lambda's error document for a (buffered) response over [`MAX_RESPONSE_BYTES`].
-pub(crate) fn response_too_large() -> Bytes {
-    Bytes::from_static(
-        br#"{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}"#,
+/// Lambda's error document for a response over `limit` bytes ([`MAX_RESPONSE_BYTES`] buffered,
+/// [`MAX_STREAM_BYTES`] streamed).
+pub(crate) fn response_too_large(limit: usize) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"errorMessage":"Response payload size exceeded maximum allowed payload size ({limit} bytes).","errorType":"Function.ResponseSizeTooLarge"}}"#
+    ))
+}
+
+/// The Runtime API's answer to a runtime that posted a response over `limit` bytes.
+fn too_large_reply(limit: usize) -> Resp {
+    json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            r#"{{"errorMessage":"Exceeded maximum allowed payload size ({limit} bytes).","errorType":"RequestEntityTooLarge"}}"#
+        ),
     )
 }
 
