@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use crate::error::LambdaError;
 use crate::eventstream;
 use crate::handlers::require;
-use crate::request::{InvocationType, InvokeInput};
+use crate::request::{invocation_type_error, InvocationType, InvokeInput};
 use crate::Api;
 
 pub(crate) async fn invoke(
@@ -107,17 +107,19 @@ pub(crate) async fn invoke_with_response_stream(
     let resp = match input.invocation_type {
         InvocationType::DryRun => StatusCode::NO_CONTENT.into_response(),
         // The parser refuses `Event` for this operation; answer as it would.
-        InvocationType::Event => {
-            return Err(LambdaError::InvalidParameter(
-                "1 validation error detected: Value 'Event' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]".into(),
-            ))
-        }
+        InvocationType::Event => return Err(invocation_type_error("Event", true)),
         InvocationType::RequestResponse => {
             let tail_log = input.tail_log;
             let stream = api
                 .state
                 .invoker
-                .invoke_stream(invoke_request(record, input.payload, input.client_context, tail_log, request_id))
+                .invoke_stream(invoke_request(
+                    record,
+                    input.payload,
+                    input.client_context,
+                    tail_log,
+                    request_id,
+                ))
                 .await?;
             tracing::debug!(function = %input.name, request_id, streamed = stream.streamed, "response stream started");
             let mut resp = Response::new(Body::new(ResponseEvents {

@@ -591,6 +591,19 @@ impl Operation {
     }
 }
 
+/// Lambda's refusal of an `X-Amz-Invocation-Type` of `Invoke`, or of
+/// `InvokeWithResponseStream` when `streaming` (which has no `Event`).
+pub(crate) fn invocation_type_error(value: &str, streaming: bool) -> LambdaError {
+    let allowed = if streaming {
+        "[RequestResponse, DryRun]"
+    } else {
+        "[Event, RequestResponse, DryRun]"
+    };
+    LambdaError::InvalidParameter(format!(
+        "1 validation error detected: Value '{value}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
+    ))
+}
+
 /// The headers and payload of `Invoke`, or of `InvokeWithResponseStream` when `streaming`
 /// (whose `InvocationType` has no `Event`).
 async fn parse_invoke(
@@ -603,16 +616,7 @@ async fn parse_invoke(
         None | Some("RequestResponse") => InvocationType::RequestResponse,
         Some("Event") if !streaming => InvocationType::Event,
         Some("DryRun") => InvocationType::DryRun,
-        Some(other) => {
-            let allowed = if streaming {
-                "[RequestResponse, DryRun]"
-            } else {
-                "[Event, RequestResponse, DryRun]"
-            };
-            return Err(LambdaError::InvalidParameter(format!(
-                "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
-            )));
-        }
+        Some(other) => return Err(invocation_type_error(other, streaming)),
     };
     let tail_log = match header(headers, "x-amz-log-type")? {
         None | Some("None") => false,
