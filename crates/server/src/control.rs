@@ -82,14 +82,10 @@ fn control_app_with(
     lookup: Arc<dyn CredentialLookup>,
 ) -> ControlApp {
     let targets = Arc::new(targets);
-    let router_targets = targets.clone();
     // The middleware buffers and bounds the body itself; the extractors behind it must not cut
     // a 50 MB CreateFunction zip short at axum's 2 MB default.
     let signed = rest
-        .route(
-            "/",
-            axum::routing::post(move |req: Request| dispatch_target(router_targets.clone(), req)),
-        )
+        .route("/", axum::routing::post(unknown_target))
         .layer(axum::extract::DefaultBodyLimit::max(
             gust_aws::auth::MAX_BODY,
         ))
@@ -170,48 +166,19 @@ impl tower::Service<Request> for ControlApp {
     }
 }
 
-/// Hands a `POST /` that came through the router (verified by the middleware) to the service
-/// whose prefix its `X-Amz-Target` has: `UnknownOperationException` when none has.
-async fn dispatch_target(targets: Arc<TargetTable>, req: Request) -> Response {
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match find_target(&targets, target) {
-        Some(service) => {
-            let (parts, body) = req.into_parts();
-            let request_id = match parts.extensions.get::<gust_aws::auth::RequestId>() {
-                Some(id) => id.0.clone(),
-                None => gust_aws::request_id(),
-            };
-            match axum::body::to_bytes(body, gust_aws::auth::MAX_BODY).await {
-                Ok(bytes) => service.serve(&parts.headers, bytes, request_id).await,
-                Err(e) => {
-                    tracing::debug!(error = %e, "reading a request body failed");
-                    gust_aws::AwsError::new(
-                        413,
-                        "RequestEntityTooLargeException",
-                        "Request body could not be read or is too large",
-                    )
-                    .with_protocol(gust_aws::auth::protocol_of(&parts))
-                    .with_request_id(request_id)
-                    .into_response()
-                }
-            }
-        }
-        None => {
-            let (parts, _) = req.into_parts();
-            let protocol = match gust_aws::auth::protocol_of(&parts) {
-                gust_aws::Protocol::Json11 => gust_aws::Protocol::Json11,
-                _ => gust_aws::Protocol::Json10,
-            };
-            gust_aws::AwsError::new(400, "UnknownOperationException", "")
-                .with_protocol(protocol)
-                .with_type_prefix("com.amazon.coral.service")
-                .into_response()
-        }
-    }
+/// Answers a `POST /` that came through the router (verified by the middleware): its
+/// `X-Amz-Target` names no service in the table (claimed targets never reach the router, see
+/// [`ControlApp::direct`]), so it is `UnknownOperationException`.
+async fn unknown_target(req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let protocol = match gust_aws::auth::protocol_of(&parts) {
+        gust_aws::Protocol::Json11 => gust_aws::Protocol::Json11,
+        _ => gust_aws::Protocol::Json10,
+    };
+    gust_aws::AwsError::new(400, "UnknownOperationException", "")
+        .with_protocol(protocol)
+        .with_type_prefix("com.amazon.coral.service")
+        .into_response()
 }
 
 #[cfg(test)]
