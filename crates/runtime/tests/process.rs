@@ -12,16 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use gust_model::{FunctionConfig, FunctionRecord, LogEntry, LogStream};
-use gust_runtime::{
-    InvokeError, InvokeRequest, InvokeResponse, Invoker, ProcessInvoker, RuntimeConfig,
-};
+use gust_runtime::{InvokeError, InvokeResponse, Invoker, ProcessInvoker, RuntimeConfig};
 use gust_store::LogStore;
 use serde_json::{json, Value};
 
 mod common;
-use common::{DirCode, MemLogs};
+use common::{request, DirCode, MemLogs};
 
 // ---------------------------------------------------------------------------------------
 // Fakes and fixtures
@@ -242,16 +239,6 @@ fn record(name: &str, runtime: &str, code_id: &str, handler: &str) -> FunctionRe
     FunctionRecord {
         revision_id: "rev-1".into(),
         ..FunctionRecord::new(config, code_id)
-    }
-}
-
-fn request(f: &FunctionRecord, event: Value) -> InvokeRequest {
-    InvokeRequest {
-        function: Arc::new(f.clone()),
-        payload: Bytes::from(event.to_string()),
-        request_id: gust_model::new_request_id(),
-        client_context: None,
-        tail_log: true,
     }
 }
 

@@ -12,14 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use gust_model::{FunctionConfig, FunctionRecord};
-use gust_runtime::{InvokeRequest, InvokeStream, Invoker, ProcessInvoker, RuntimeConfig};
+use gust_runtime::{InvokeStream, Invoker, ProcessInvoker, RuntimeConfig};
 use gust_store::LogStore;
 use serde_json::{json, Value};
 
 mod common;
-use common::{DirCode, MemLogs};
+use common::{request, DirCode, MemLogs};
 
 const NODE: &str = "/usr/bin/node";
 
@@ -204,16 +203,6 @@ fn record(name: &str, code_id: &str, timeout: u32) -> FunctionRecord {
     FunctionRecord {
         revision_id: "rev-1".into(),
         ..FunctionRecord::new(config, code_id)
-    }
-}
-
-fn request(f: &FunctionRecord, event: Value) -> InvokeRequest {
-    InvokeRequest {
-        function: Arc::new(f.clone()),
-        payload: Bytes::from(event.to_string()),
-        request_id: gust_model::new_request_id(),
-        client_context: None,
-        tail_log: true,
     }
 }
 

@@ -1,12 +1,26 @@
-//! Fakes shared by the process runtime's integration tests: an in-memory log store and a
-//! code store over a plain directory.
+//! Fakes shared by the process runtime's integration tests: an in-memory log store, a code
+//! store over a plain directory, and the invocation request they send.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use gust_model::{LogEntry, StoredLogEntry};
+use bytes::Bytes;
+use gust_model::{FunctionRecord, LogEntry, StoredLogEntry};
+use gust_runtime::InvokeRequest;
 use gust_store::{CodeStore, LogStore};
+use serde_json::Value;
+
+/// An invocation of `f` with `event`, a fresh request id and the log tail asked for.
+pub fn request(f: &FunctionRecord, event: Value) -> InvokeRequest {
+    InvokeRequest {
+        function: Arc::new(f.clone()),
+        payload: Bytes::from(event.to_string()),
+        request_id: gust_model::new_request_id(),
+        client_context: None,
+        tail_log: true,
+    }
+}
 
 #[derive(Default)]
 pub struct MemLogs {
