@@ -139,19 +139,12 @@ impl Producer {
 }
 
 fn streamed(content_type: &str) -> (InvokeStream, Producer) {
-    let (chunks_tx, chunks) = mpsc::channel(4);
-    let (end_tx, end) = oneshot::channel();
+    let (stream, p) = InvokeStream::open(Some(content_type.to_string()), 4);
     (
-        InvokeStream {
-            content_type: Some(content_type.to_string()),
-            streamed: true,
-            chunks,
-            end,
-            hold: None,
-        },
+        stream,
         Producer {
-            chunks: chunks_tx,
-            end: end_tx,
+            chunks: p.chunks,
+            end: p.end,
         },
     )
 }

@@ -17,12 +17,14 @@ use bytes::Bytes;
 use fakes::MemStore;
 use gust_lambda::{router, LambdaState};
 use gust_model::{FunctionConfig, FunctionRecord, FUNCTION_SCHEMA_VERSION};
-use gust_runtime::{InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker};
+use gust_runtime::{
+    InvokeError, InvokeRequest, InvokeResponse, InvokeStream, Invoker, StreamProducer,
+};
 use gust_store::FunctionStore as _;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 const PATH: &str = "/2021-11-15/functions/streamer/response-streaming-invocations";
@@ -57,28 +59,8 @@ impl Invoker for ScriptedInvoker {
     async fn shutdown(&self) {}
 }
 
-/// The function's side of a streamed invocation.
-struct Producer {
-    chunks: mpsc::Sender<Bytes>,
-    end: oneshot::Sender<InvokeResponse>,
-}
-
-fn streamed(content_type: &str) -> (InvokeStream, Producer) {
-    let (chunks_tx, chunks) = mpsc::channel(4);
-    let (end_tx, end) = oneshot::channel();
-    (
-        InvokeStream {
-            content_type: Some(content_type.to_string()),
-            streamed: true,
-            chunks,
-            end,
-            hold: None,
-        },
-        Producer {
-            chunks: chunks_tx,
-            end: end_tx,
-        },
-    )
+fn streamed(content_type: &str) -> (InvokeStream, StreamProducer) {
+    InvokeStream::open(Some(content_type.to_string()), 4)
 }
 
 fn outcome(payload: &[u8], function_error: Option<&str>, log: Option<&str>) -> InvokeResponse {

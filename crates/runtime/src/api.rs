@@ -66,7 +66,35 @@ pub struct InvokeStream {
     pub hold: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
+/// The function's side of an [`InvokeStream`] opened with [`InvokeStream::open`]: where its
+/// chunks go, and where its end is said once the chunks are done.
+#[derive(Debug)]
+pub struct StreamProducer {
+    pub chunks: tokio::sync::mpsc::Sender<Bytes>,
+    pub end: tokio::sync::oneshot::Sender<InvokeResponse>,
+}
+
 impl InvokeStream {
+    /// A stream the function is about to write, with room for `capacity` chunks in flight
+    /// (back-pressure beyond), and the producer that writes it.
+    pub fn open(content_type: Option<String>, capacity: usize) -> (InvokeStream, StreamProducer) {
+        let (chunks_tx, chunks) = tokio::sync::mpsc::channel(capacity);
+        let (end_tx, end) = tokio::sync::oneshot::channel();
+        (
+            InvokeStream {
+                content_type,
+                streamed: true,
+                chunks,
+                end,
+                hold: None,
+            },
+            StreamProducer {
+                chunks: chunks_tx,
+                end: end_tx,
+            },
+        )
+    }
+
     /// A finished invocation as a stream: its payload as one chunk (none when it failed,
     /// since the error document goes in `end`), then its end.
     pub fn whole(resp: InvokeResponse) -> InvokeStream {

@@ -17,7 +17,7 @@ mod routing;
 
 pub use api::{
     BodyCut, BodyStream, HttpBody, HttpHandler, InvokeError, InvokeRequest, InvokeResponse,
-    InvokeStream, Invoker, RuntimeConfig, GLOBAL_LIMIT, RESERVED_LIMIT,
+    InvokeStream, Invoker, RuntimeConfig, StreamProducer, GLOBAL_LIMIT, RESERVED_LIMIT,
 };
 pub use error::RuntimeError;
 pub use process::{tail_text, EnvironmentCounts, LogSink, ProcessInvoker};

@@ -636,19 +636,11 @@ async fn follow_stream(
     match delivery {
         Delivery::Whole => collect = Some(BytesMut::new()),
         Delivery::Stream(handoff) => {
-            let (tx, rx) = mpsc::channel(CALLER_FRAMES);
-            let (end_tx, end_rx) = oneshot::channel();
-            let stream = InvokeStream {
-                content_type,
-                streamed: true,
-                chunks: rx,
-                end: end_rx,
-                hold: None,
-            };
+            let (stream, producer) = InvokeStream::open(content_type, CALLER_FRAMES);
             if handoff.start.take().is_some_and(|s| s.send(stream).is_ok()) {
-                forward = Some(tx);
+                forward = Some(producer.chunks);
             }
-            handoff.end = Some(end_tx);
+            handoff.end = Some(producer.end);
         }
     }
     loop {
